@@ -1,0 +1,31 @@
+"""Creating users and one-time passwords, shared by the admin pages and the CLI."""
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import Role, User
+
+
+class UserExists(ValueError):
+    pass
+
+
+def create_user(username: str, password: str, admin: bool = False, display_name: str = "",
+                must_change_password: bool = False) -> User:
+    """Add a user (caller commits); raises UserExists if the name is taken."""
+    username = username.strip()
+    if db.session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise UserExists(f"Benutzer „{username}“ gibt es schon.")
+    user = User(username=username, display_name=display_name.strip(),
+                role=Role.ADMIN.value if admin else Role.USER.value,
+                must_change_password=must_change_password)
+    user.set_password(password)
+    db.session.add(user)
+    return user
+
+
+def one_time_password() -> str:
+    return secrets.token_urlsafe(12)

@@ -1,0 +1,64 @@
+"""One configuration class, read from the environment (and `.env`)."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+load_dotenv()
+
+
+def _flag(name: str, default: str) -> bool:
+    return os.environ.get(name, default).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def load_secret_key(instance_path: str) -> str:
+    """Return SECRET_KEY from the environment, else the one generated once into instance/."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    path = Path(instance_path) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # O_EXCL: if two workers start at once only one writes, the other reads it.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def default_database_url(instance_path: str) -> str:
+    return "sqlite:///" + str(Path(instance_path) / "telephone.db")
+
+
+class Config:
+    """Settings with their defaults; `create_app` fills in what depends on the instance path."""
+
+    SECRET_KEY: str | None = None
+    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL")
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    PLACETEL_API_URL = os.environ.get("PLACETEL_API_URL", "https://api.placetel.de/v2").rstrip("/")
+    PLACETEL_TIMEOUT = (3.05, 10)
+    TELEPHONE_DEFAULT_REGION = os.environ.get("TELEPHONE_DEFAULT_REGION", "DE").upper()
+    EVENT_BUS_URL = os.environ.get("EVENT_BUS_URL") or None
+    SCHEDULER_ENABLED = _flag("SCHEDULER_ENABLED", "1")
+
+    # CSRF tokens live as long as the session: a page left open all day keeps working.
+    WTF_CSRF_TIME_LIMIT = None
+    WTF_CSRF_HEADERS = ["X-CSRFToken"]
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_HTTPONLY = True
+
+    BABEL_DEFAULT_LOCALE = "de"
+    BABEL_DEFAULT_TIMEZONE = os.environ.get("TELEPHONE_TIMEZONE", "Europe/Berlin")
+    LANGUAGES = ("de", "en")
+
+    # Largest request body accepted (uploads of CSV files); the webhook has its own smaller limit.
+    MAX_CONTENT_LENGTH = 20 * 1024 * 1024
+    PAGE_SIZE = 25

@@ -1,0 +1,45 @@
+"""Encryption of stored credentials (API tokens, shared secrets, source passwords).
+
+Fernet (AES-128-CBC + HMAC-SHA256) with a key derived from SECRET_KEY by HKDF,
+so that changing SECRET_KEY makes old ciphertexts unreadable rather than wrong.
+"""
+from __future__ import annotations
+
+import base64
+
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from flask import current_app
+
+_INFO = b"telephone: stored credentials v1"
+
+
+class SecretUnreadable(Exception):
+    """A stored secret cannot be decrypted (SECRET_KEY changed since it was stored)."""
+
+
+def _fernet(secret_key: str | None = None) -> Fernet:
+    key_material = (secret_key or current_app.config["SECRET_KEY"]).encode()
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(key_material)
+    return Fernet(base64.urlsafe_b64encode(derived))
+
+
+def encrypt(plaintext: str) -> str:
+    """Encrypt a secret for storage; the empty string stays empty (means "not set")."""
+    if not plaintext:
+        return ""
+    return _fernet().encrypt(plaintext.encode()).decode()
+
+
+def decrypt(token: str) -> str:
+    """Decrypt a stored secret; raises SecretUnreadable with a hint if the key changed."""
+    if not token:
+        return ""
+    try:
+        return _fernet().decrypt(token.encode()).decode()
+    except InvalidToken as exc:
+        raise SecretUnreadable(
+            "Gespeichertes Geheimnis kann nicht entschlüsselt werden – wurde SECRET_KEY geändert? "
+            "Bitte den Wert in den Einstellungen neu eingeben."
+        ) from exc

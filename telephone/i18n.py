@@ -1,0 +1,49 @@
+"""Language, time zone and the formatting helpers templates use (German by default)."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask import Flask, current_app, session
+from flask_babel import format_datetime, format_decimal, get_locale
+from flask_login import current_user
+
+from . import numbers
+
+
+def select_locale() -> str:
+    """The user's chosen language, else the one chosen on the login page, else German."""
+    if current_user and getattr(current_user, "is_authenticated", False) and current_user.locale:
+        return current_user.locale
+    lang = session.get("lang")
+    return lang if lang in current_app.config["LANGUAGES"] else current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def select_timezone() -> str:
+    return current_app.config["BABEL_DEFAULT_TIMEZONE"]
+
+
+def as_aware(value: datetime) -> datetime:
+    """Stored times are naive UTC; Babel needs to know that to convert them."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def datetime_filter(value: datetime | None, fmt: str = "short") -> str:
+    return format_datetime(as_aware(value), fmt) if value else ""
+
+
+def duration_filter(seconds: int | None) -> str:
+    """Call duration as m:ss (h:mm:ss past an hour)."""
+    if seconds is None:
+        return ""
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def register_template_helpers(app: Flask) -> None:
+    app.add_template_filter(datetime_filter, "datetime")
+    app.add_template_filter(duration_filter, "duration")
+    app.add_template_filter(format_decimal, "decimal")
+    app.add_template_global(get_locale, "get_locale")
+    app.add_template_global(numbers.display, "phone_display")
+    app.add_template_global(numbers.to_e164, "to_e164")

@@ -1,0 +1,352 @@
+"""Typed SQLAlchemy 2.0 models of the whole app.
+
+Times are stored as naive UTC (`utcnow()`); templates convert them to the user's zone.
+"""
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .extensions import db
+
+
+def utcnow() -> datetime:
+    """Current time as naive UTC, the form every timestamp is stored in."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+# --------------------------------------------------------------------------- accounts
+
+
+class Role(str, enum.Enum):
+    ADMIN = "admin"
+    USER = "user"
+
+
+class User(UserMixin, db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120), default="")
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16), default=Role.USER.value)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # "Telefon-Benachrichtigungen": live call banners for this user.
+    call_notifications: Mapped[bool] = mapped_column(Boolean, default=True)
+    locale: Mapped[str | None] = mapped_column(String(8))
+    # Set for generated one-time passwords: the user must choose a new one at login.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses inactive users
+        return self.active
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN.value
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.username
+
+    def __repr__(self) -> str:
+        return f"<User {self.username}>"
+
+
+class Setting(db.Model):
+    """Admin settings as key/value; secret values are stored encrypted (see crypto.py)."""
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+# --------------------------------------------------------------------------- address master
+
+
+class AddressKind(str, enum.Enum):
+    COMPANY = "company"
+    PERSON = "person"
+
+
+class Address(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), default=AddressKind.COMPANY.value)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    company: Mapped[str] = mapped_column(String(200), default="")
+    street: Mapped[str] = mapped_column(String(200), default="")
+    postcode: Mapped[str] = mapped_column(String(20), default="")
+    city: Mapped[str] = mapped_column(String(100), default="")
+    country: Mapped[str] = mapped_column(String(2), default="DE")
+    email: Mapped[str] = mapped_column(String(200), default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
+    phone: Mapped[str] = mapped_column(String(64), default="")
+    mobile: Mapped[str] = mapped_column(String(64), default="")
+    fax: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    contacts: Mapped[list[ContactPerson]] = relationship(
+        back_populates="address", cascade="all, delete-orphan", order_by="ContactPerson.name"
+    )
+    numbers: Mapped[list[PhoneNumber]] = relationship(
+        back_populates="address", cascade="all, delete-orphan"
+    )
+
+    @property
+    def is_company(self) -> bool:
+        return self.kind == AddressKind.COMPANY.value
+
+
+class ContactPerson(db.Model):
+    """An Ansprechpartner of a company address."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    address_id: Mapped[int] = mapped_column(ForeignKey("address.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(120), default="")
+    email: Mapped[str] = mapped_column(String(200), default="")
+    phone: Mapped[str] = mapped_column(String(64), default="")
+    mobile: Mapped[str] = mapped_column(String(64), default="")
+    fax: Mapped[str] = mapped_column(String(64), default="")
+
+    address: Mapped[Address] = relationship(back_populates="contacts")
+    numbers: Mapped[list[PhoneNumber]] = relationship(
+        back_populates="contact_person", cascade="all, delete-orphan"
+    )
+
+
+# --------------------------------------------------------------------------- company phonebook
+
+
+class SyncSource(db.Model):
+    """A system the phonebook is synced from (csv, m365, exchange, sugarcrm, salesforce)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(Text, default="")
+    # off | hourly | daily | weekly
+    interval: Mapped[str] = mapped_column(String(10), default="daily")
+    # "HH:MM" in the office's time zone, for daily and weekly runs
+    run_at: Mapped[str] = mapped_column(String(5), default="03:00")
+    # 0 = Monday, for weekly runs
+    weekday: Mapped[int] = mapped_column(Integer, default=0)
+    url: Mapped[str] = mapped_column(String(500), default="")
+    login: Mapped[str] = mapped_column(String(200), default="")
+    # Fernet token of the password or client secret (crypto.encrypt); never rendered
+    password_encrypted: Mapped[str] = mapped_column(Text, default="")
+    # Further non-secret, type-specific fields (tenant id, client id, mailbox, platform, …)
+    options: Mapped[dict] = mapped_column(JSON, default=dict)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    entries: Mapped[list[PhonebookEntry]] = relationship(back_populates="source", passive_deletes=True)
+    runs: Mapped[list[SyncRun]] = relationship(
+        back_populates="source", cascade="all, delete-orphan", order_by="SyncRun.id.desc()",
+        passive_deletes=True,
+    )
+
+
+class PhonebookEntry(db.Model):
+    """A Firmentelefonbuch entry: synced (source set, origin S) or manual (no source, origin M)."""
+
+    __table_args__ = (UniqueConstraint("source_id", "internal_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sync_source.id", ondelete="CASCADE"), index=True)
+    internal_id: Mapped[str | None] = mapped_column(String(200))
+    display_name: Mapped[str] = mapped_column(String(200), index=True)
+    family_name: Mapped[str] = mapped_column(String(120), default="")
+    given_name: Mapped[str] = mapped_column(String(120), default="")
+    honorific_prefix: Mapped[str] = mapped_column(String(60), default="")
+    gender: Mapped[str] = mapped_column(String(10), default="")  # male | female | ""
+    company: Mapped[str] = mapped_column(String(200), default="")
+    job_title: Mapped[str] = mapped_column(String(200), default="")
+    # [{"type": "WORK"|"MOBILE"|"WORK_FAX", "number": raw}]; also indexed in PhoneNumber
+    phones: Mapped[list] = mapped_column(JSON, default=list)
+    # [{"type": "WORK", "address": "…"}]
+    emails: Mapped[list] = mapped_column(JSON, default=list)
+    # Hash of the synced record, so an unchanged re-sync compares without loading rows
+    content_hash: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    source: Mapped[SyncSource | None] = relationship(back_populates="entries")
+    numbers: Mapped[list[PhoneNumber]] = relationship(
+        back_populates="phonebook_entry", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    @property
+    def origin(self) -> str:
+        return "M" if self.source_id is None else "S"
+
+
+class SyncRun(db.Model):
+    """One run (or preview) of a source's sync, shown as the source's history."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sync_source.id", ondelete="CASCADE"), index=True)
+    trigger: Mapped[str] = mapped_column(String(16))  # schedule | manual | cli | upload | preview
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | success | failed
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    progress: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    deleted: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    # [{"level": "error"|"warning"|"info", "line": int|None, "text": "…"}]
+    messages: Mapped[list] = mapped_column(JSON, default=list)
+
+    source: Mapped[SyncSource] = relationship(back_populates="runs")
+
+
+# --------------------------------------------------------------------------- number index
+
+
+class PhoneNumber(db.Model):
+    """Lookup index over every stored number: raw text, E.164 and exactly one owner.
+
+    `e164` is NULL when the text could not be parsed; such numbers are kept and
+    shown as typed, marked as not recognised.
+    """
+
+    __table_args__ = (Index("ix_phone_number_e164", "e164"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    raw: Mapped[str] = mapped_column(String(64))
+    e164: Mapped[str | None] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(10), default="phone")  # phone | mobile | fax
+    # Set only for a company's main number: the stem its extensions start with (numbers.main_prefix)
+    main_prefix: Mapped[str | None] = mapped_column(String(20), index=True)
+    address_id: Mapped[int | None] = mapped_column(ForeignKey("address.id", ondelete="CASCADE"), index=True)
+    contact_person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contact_person.id", ondelete="CASCADE"), index=True
+    )
+    phonebook_entry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("phonebook_entry.id", ondelete="CASCADE"), index=True
+    )
+
+    address: Mapped[Address | None] = relationship(back_populates="numbers")
+    contact_person: Mapped[ContactPerson | None] = relationship(back_populates="numbers")
+    phonebook_entry: Mapped[PhonebookEntry | None] = relationship(back_populates="numbers")
+
+
+# --------------------------------------------------------------------------- calls
+
+
+class CallStatus(str, enum.Enum):
+    RINGING = "ringing"  # klingelt
+    ACCEPTED = "accepted"  # angenommen
+    ENDED = "ended"  # beendet
+    MISSED = "missed"  # verpasst
+    VOICEMAIL = "voicemail"  # Mailbox
+    BUSY = "busy"  # besetzt
+    BLOCKED = "blocked"  # blockiert
+    CANCELED = "canceled"  # abgebrochen
+    UNAVAILABLE = "unavailable"  # nicht erreichbar
+    CONGESTION = "congestion"  # Netz überlastet
+    EXPIRED = "expired"  # ohne Ende-Meldung geschlossen
+    DIAL_FAILED = "dial_failed"  # click-to-dial was refused
+    DIALLING = "dialling"  # click-to-dial accepted by Placetel, waiting for the phone
+
+
+class Call(db.Model):
+    """The call journal (Anrufliste): one row per Placetel call or click-to-dial attempt."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Placetel's 64-hex call id; NULL for a click-to-dial attempt not (yet) tied to a call
+    call_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    direction: Mapped[str] = mapped_column(String(3), default="in")  # in | out
+    from_number: Mapped[str] = mapped_column(String(120), default="")
+    to_number: Mapped[str] = mapped_column(String(120), default="")
+    # E.164 of the other party (caller for incoming, callee for outgoing), for lookup and search
+    remote_e164: Mapped[str | None] = mapped_column(String(20), index=True)
+    peer: Mapped[str] = mapped_column(String(120), default="")  # SIP account that answered / dialled
+    status: Mapped[str] = mapped_column(String(16), default=CallStatus.RINGING.value, index=True)
+    hangup_type: Mapped[str] = mapped_column(String(16), default="")
+    duration: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Who answered (incoming) or dialled (outgoing / click-to-dial)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"), index=True)
+    # Click-to-dial: what happened ("Telefon klingelt", Placetel's refusal, …)
+    outcome: Mapped[str] = mapped_column(Text, default="")
+    # Caller lookup result at the time of the call: [{"kind","name","company","url"}, …]
+    matches: Mapped[list] = mapped_column(JSON, default=list)
+    # Missed calls stay highlighted until called back or marked done
+    done_at: Mapped[datetime | None] = mapped_column(DateTime)
+    done_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    user: Mapped[User | None] = relationship(foreign_keys=[user_id])
+    done_by: Mapped[User | None] = relationship(foreign_keys=[done_by_id])
+    events: Mapped[list[CallEvent]] = relationship(
+        primaryjoin="Call.call_id == foreign(CallEvent.call_id)", order_by="CallEvent.id", viewonly=True
+    )
+    notes: Mapped[list[PhoneNote]] = relationship(back_populates="call")
+
+
+class CallEvent(db.Model):
+    """Every accepted Notify request, stored once per (call_id, event).
+
+    Its id is also the SSE event id: a stream resumes with `Last-Event-ID` from here.
+    """
+
+    __table_args__ = (UniqueConstraint("call_id", "event"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[str] = mapped_column(String(64), index=True)
+    event: Mapped[str] = mapped_column(String(20))
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class PhoneNote(db.Model):
+    """A Telefonnotiz: what was said on a call, filed with the address or contact person."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text, default="")
+    call_pk: Mapped[int | None] = mapped_column(ForeignKey("call.id", ondelete="SET NULL"), index=True)
+    address_id: Mapped[int | None] = mapped_column(ForeignKey("address.id", ondelete="CASCADE"), index=True)
+    contact_person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contact_person.id", ondelete="SET NULL"), index=True
+    )
+    phonebook_entry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("phonebook_entry.id", ondelete="SET NULL"), index=True
+    )
+    number: Mapped[str] = mapped_column(String(120), default="")
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    call: Mapped[Call | None] = relationship(back_populates="notes")
+    address: Mapped[Address | None] = relationship()
+    contact_person: Mapped[ContactPerson | None] = relationship()
+    phonebook_entry: Mapped[PhonebookEntry | None] = relationship()
+    author: Mapped[User | None] = relationship()

@@ -1,0 +1,218 @@
+"""Phone numbers: normalisation with `phonenumbers`, the lookup index and caller lookup.
+
+Every stored number of an address, contact person or phonebook entry is kept as
+typed (`raw`) and as E.164 in the `PhoneNumber` table. Caller lookup is an index
+hit on E.164; a company's main number also matches callers dialling in on an
+extension of it.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import phonenumbers
+from flask import current_app, url_for
+from phonenumbers import NumberParseException, PhoneNumberFormat
+from sqlalchemy import select
+
+from .extensions import db
+from .models import Address, ContactPerson, PhonebookEntry, PhoneNumber
+
+# A partial (extension) match needs at least this many digits in the stored
+# national number, so that short codes and fragments never match.
+MIN_PARTIAL_DIGITS = 7
+# How many digits a caller's extension may add to a company's main number.
+MAX_EXTENSION_DIGITS = 4
+
+_DIRECT_DIAL_ZERO = re.compile(r"[-\s/]0\s*$")
+
+
+@dataclass(frozen=True)
+class ParsedNumber:
+    raw: str
+    e164: str | None  # None when the text is not a possible phone number
+
+    @property
+    def recognised(self) -> bool:
+        return self.e164 is not None
+
+
+def default_region() -> str:
+    """The region for numbers written without country code (admin setting, else env)."""
+    from . import site_settings
+
+    return site_settings.get("numbers.default_region") or current_app.config["TELEPHONE_DEFAULT_REGION"]
+
+
+def parse(text: str | None, region: str | None = None) -> ParsedNumber:
+    """Parse any common notation (national, +49, 0049, +49 (0)…, tel:…) into E.164."""
+    raw = (text or "").strip()
+    if not raw:
+        return ParsedNumber(raw, None)
+    candidate = raw[4:] if raw.lower().startswith("tel:") else raw
+    try:
+        number = phonenumbers.parse(candidate, region or default_region())
+    except NumberParseException:
+        return ParsedNumber(raw, None)
+    if not phonenumbers.is_possible_number(number):
+        return ParsedNumber(raw, None)
+    return ParsedNumber(raw, phonenumbers.format_number(number, PhoneNumberFormat.E164))
+
+
+def to_e164(text: str | None, region: str | None = None) -> str | None:
+    return parse(text, region).e164
+
+
+def national_digits(e164: str) -> int:
+    """Length of the national significant number of an E.164 string."""
+    number = phonenumbers.parse(e164)
+    return len(phonenumbers.national_significant_number(number))
+
+
+def is_dialable(e164: str | None) -> bool:
+    """True for numbers that click-to-dial may send to the PBX."""
+    return bool(e164) and national_digits(e164) >= 3
+
+
+def display(e164: str | None, raw: str = "", region: str | None = None) -> str:
+    """Readable form: national notation for the office's own country, else international."""
+    if not e164:
+        return raw
+    number = phonenumbers.parse(e164)
+    own = phonenumbers.country_code_for_region(region or default_region())
+    fmt = PhoneNumberFormat.NATIONAL if number.country_code == own else PhoneNumberFormat.INTERNATIONAL
+    return phonenumbers.format_number(number, fmt)
+
+
+def main_prefix(raw: str, e164: str | None) -> str | None:
+    """The stem that extensions of a company main number start with.
+
+    German offices write their switchboard as `06131 1234-0`: callers from an
+    extension arrive as `+496131123456`, so the stem is the number without that `0`.
+    """
+    if not e164:
+        return None
+    stem = e164[:-1] if _DIRECT_DIAL_ZERO.search(raw) else e164
+    return stem if national_digits(e164) - (len(e164) - len(stem)) >= MIN_PARTIAL_DIGITS else None
+
+
+def index_numbers(owner: Address | ContactPerson | PhonebookEntry, numbers: list[tuple[str, str]],
+                  region: str | None = None) -> None:
+    """Replace the owner's rows in the lookup index by `numbers` = [(kind, raw), …].
+
+    kind is phone, mobile or fax; empty raw values are skipped. Call before commit.
+    """
+    region = region or default_region()
+    company = isinstance(owner, Address) and owner.is_company
+    rows = []
+    for kind, raw in numbers:
+        parsed = parse(raw, region)
+        if not parsed.raw:
+            continue
+        stem = main_prefix(parsed.raw, parsed.e164) if company and kind == "phone" else None
+        rows.append(PhoneNumber(raw=parsed.raw[:64], e164=parsed.e164, kind=kind, main_prefix=stem))
+    owner.numbers = rows
+
+
+# --------------------------------------------------------------------------- caller lookup
+
+
+@dataclass
+class Match:
+    """One candidate for a caller: an address, a contact person or a phonebook entry."""
+
+    kind: str  # address | contact | phonebook
+    name: str
+    company: str
+    url: str
+    address_id: int | None = None
+    contact_person_id: int | None = None
+    phonebook_entry_id: int | None = None
+    via_extension: bool = False
+
+    def public(self) -> dict:
+        """The fields the lookup API and the call journal keep."""
+        return {"kind": self.kind, "name": self.name, "company": self.company, "url": self.url}
+
+    def stored(self) -> dict:
+        return {**self.public(), "address_id": self.address_id, "contact_person_id": self.contact_person_id,
+                "phonebook_entry_id": self.phonebook_entry_id, "via_extension": self.via_extension}
+
+
+@dataclass
+class LookupResult:
+    number: str  # what was asked for
+    e164: str | None
+    matches: list[Match] = field(default_factory=list)
+
+
+def _match_for(row: PhoneNumber, via_extension: bool = False) -> Match | None:
+    if row.contact_person is not None:
+        person = row.contact_person
+        return Match("contact", person.name, person.address.name,
+                     url_for("addresses.detail", address_id=person.address_id, _anchor=f"contact-{person.id}"),
+                     address_id=person.address_id, contact_person_id=person.id, via_extension=via_extension)
+    if row.address is not None:
+        address = row.address
+        return Match("address", address.name, address.company if not address.is_company else "",
+                     url_for("addresses.detail", address_id=address.id),
+                     address_id=address.id, via_extension=via_extension)
+    if row.phonebook_entry is not None:
+        entry = row.phonebook_entry
+        return Match("phonebook", entry.display_name, entry.company,
+                     url_for("phonebook.detail", entry_id=entry.id),
+                     phonebook_entry_id=entry.id, via_extension=via_extension)
+    return None
+
+
+def _unique(matches: list[Match | None]) -> list[Match]:
+    seen, result = set(), []
+    for match in matches:
+        if match is None:
+            continue
+        key = (match.kind, match.address_id, match.contact_person_id, match.phonebook_entry_id)
+        if key not in seen:
+            seen.add(key)
+            result.append(match)
+    return result
+
+
+def extension_stems(e164: str) -> list[str]:
+    """Prefixes of a caller number that a company main number may equal (1–4 digits shorter)."""
+    stems = []
+    for cut in range(1, MAX_EXTENSION_DIGITS + 1):
+        stem = e164[:-cut]
+        if len(stem) > 1 and national_digits_safe(stem) >= MIN_PARTIAL_DIGITS:
+            stems.append(stem)
+    return stems
+
+
+def national_digits_safe(e164: str) -> int:
+    try:
+        return national_digits(e164)
+    except NumberParseException:
+        return 0
+
+
+def lookup_caller(number: str | None, region: str | None = None) -> LookupResult:
+    """Find who is calling: exact E.164 hits, else companies whose main number the caller extends.
+
+    Several hits are all returned (a number shared by two contacts is ambiguous,
+    not "the first one"). Anonymous or unparseable numbers find nothing.
+    """
+    parsed = parse(number, region)
+    result = LookupResult(number=(number or "").strip(), e164=parsed.e164)
+    if parsed.e164 is None:
+        return result
+    exact = db.session.scalars(select(PhoneNumber).where(PhoneNumber.e164 == parsed.e164)).all()
+    matches = [_match_for(row) for row in exact]
+    if not exact:
+        stems = extension_stems(parsed.e164)
+        if stems:
+            rows = db.session.scalars(
+                select(PhoneNumber).join(Address, PhoneNumber.address_id == Address.id)
+                .where(PhoneNumber.main_prefix.in_(stems))
+            ).all()
+            matches = [_match_for(row, via_extension=True) for row in rows]
+    result.matches = _unique(matches)
+    return result

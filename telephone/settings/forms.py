@@ -1,0 +1,43 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, IntegerField, PasswordField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
+
+from ..auth.forms import LANGUAGE_CHOICES
+
+
+class TelephonyForm(FlaskForm):
+    # Secrets are write-only: empty means "keep the stored value".
+    api_token = PasswordField(_l("Placetel API-Token"))
+    clear_api_token = BooleanField(_l("API-Token löschen"))
+    shared_secret = PasswordField(_l("Shared Secret der Notify-API"))
+    clear_shared_secret = BooleanField(_l("Shared Secret löschen"))
+    accounts = TextAreaField(_l("Account-Liste (eine Zeile je Benutzer: Benutzername:SIP-UID)"))
+    default_region = StringField(_l("Land für Nummern ohne Vorwahl"), validators=[Length(max=2)])
+    routing = RadioField(
+        _l("Anruf-Benachrichtigungen"),
+        choices=[("all", _l("an alle Benutzer")), ("affected", _l("nur an Betroffene"))],
+        default="all",
+    )
+    number_assignments = TextAreaField(
+        _l("Zuständigkeiten je angerufener Nummer (eine Zeile: Nummer:benutzer1,benutzer2)")
+    )
+    expire_minutes = IntegerField(
+        _l("Anrufe ohne Ende-Meldung schließen nach (Minuten)"),
+        validators=[DataRequired(_l("Bitte eine Zahl eingeben.")), NumberRange(min=1, max=1440)],
+        default=10,
+    )
+
+
+USERNAME_RULE = Regexp(r"^[A-Za-z0-9._@-]+$", message=_l("Nur Buchstaben, Ziffern und . _ @ -"))
+
+
+class UserForm(FlaskForm):
+    username = StringField(_l("Benutzername"), validators=[DataRequired(_l("Bitte Benutzernamen eingeben.")),
+                                                            Length(max=64), USERNAME_RULE])
+    display_name = StringField(_l("Anzeigename"), validators=[Length(max=120)])
+    admin = BooleanField(_l("Administrator"))
+    active = BooleanField(_l("Aktiv"), default=True)
+    locale = SelectField(_l("Sprache"), choices=LANGUAGE_CHOICES, default="de")
+    password = PasswordField(_l("Passwort (leer lassen: Einmal-Passwort erzeugen)"),
+                             validators=[Optional(), Length(min=8, message=_l("Mindestens 8 Zeichen."))])

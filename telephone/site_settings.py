@@ -1,0 +1,124 @@
+"""Admin settings stored in the `setting` table: typed keys, validation, encrypted secrets.
+
+The settings page and `flask settings set KEY VALUE` both go through `set_value`,
+so the same validation applies to both.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import phonenumbers
+from sqlalchemy import select
+
+from . import crypto
+from .extensions import db
+from .models import Setting, User
+
+
+class InvalidSetting(ValueError):
+    """A value was refused; the message says why, in German."""
+
+
+def _validate_accounts(value: str) -> str:
+    from .placetel import AccountMappingError, parse_account_mapping
+
+    usernames = set(db.session.scalars(select(User.username)))
+    try:
+        parse_account_mapping(value, usernames)
+    except AccountMappingError as exc:
+        raise InvalidSetting(str(exc)) from exc
+    return value.strip()
+
+
+def _validate_region(value: str) -> str:
+    region = value.strip().upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise InvalidSetting(f"„{value}“ ist kein Ländercode (z. B. DE, AT, CH).")
+    return region
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def validate(value: str) -> str:
+        value = value.strip()
+        if value not in allowed:
+            raise InvalidSetting(f"Erlaubt sind: {', '.join(allowed)}.")
+        return value
+    return validate
+
+
+def _positive_int(value: str) -> str:
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise InvalidSetting(f"„{value}“ ist keine ganze Zahl.") from None
+    if number < 1:
+        raise InvalidSetting("Der Wert muss mindestens 1 sein.")
+    return str(number)
+
+
+def _text(value: str) -> str:
+    return value.strip()
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    default: str
+    validate: Callable[[str], str] = _text
+    secret: bool = False
+
+
+SPECS: dict[str, SettingSpec] = {
+    "placetel.api_token": SettingSpec("", secret=True),
+    "placetel.shared_secret": SettingSpec("", secret=True),
+    "placetel.accounts": SettingSpec("", _validate_accounts),
+    "numbers.default_region": SettingSpec("", _validate_region),
+    # Who sees call banners: "all" users (Xentral's behaviour) or only "affected" ones
+    "calls.routing": SettingSpec("all", _choice("all", "affected")),
+    # Lines `number:user1,user2`: who is concerned by calls to a dialled number
+    "calls.number_assignments": SettingSpec(""),
+    # Calls without an end event are closed after this many minutes
+    "calls.expire_minutes": SettingSpec("10", _positive_int),
+    "phonebook.max_per_upload": SettingSpec("5000", _positive_int),
+    "phonebook.max_total": SettingSpec("10000", _positive_int),
+}
+
+
+def spec(key: str) -> SettingSpec:
+    try:
+        return SPECS[key]
+    except KeyError:
+        raise InvalidSetting(f"Unbekannte Einstellung „{key}“. Bekannt sind: {', '.join(sorted(SPECS))}.") from None
+
+
+def get(key: str) -> str:
+    """The value of a setting (decrypted for secrets), or its default."""
+    item = spec(key)
+    with db.session.no_autoflush:  # reading a setting must not flush half-built objects
+        row = db.session.get(Setting, key)
+    if row is None or row.value == "":
+        return item.default
+    return crypto.decrypt(row.value) if item.secret else row.value
+
+
+def get_int(key: str) -> int:
+    return int(get(key))
+
+
+def is_set(key: str) -> bool:
+    """Whether a (secret) setting has a value, without decrypting it."""
+    with db.session.no_autoflush:
+        row = db.session.get(Setting, key)
+    return row is not None and row.value != ""
+
+
+def set_value(key: str, value: str) -> None:
+    """Validate and store a setting (encrypting secrets); raises InvalidSetting. Caller commits."""
+    item = spec(key)
+    value = item.validate(value or "")
+    stored = crypto.encrypt(value) if item.secret else value
+    row = db.session.get(Setting, key)
+    if row is None:
+        db.session.add(Setting(key=key, value=stored))
+    else:
+        row.value = stored
