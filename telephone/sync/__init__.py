@@ -1,0 +1,1 @@
+"""Phonebook sync: sources yield records, the engine validates and applies them."""

@@ -1,0 +1,1 @@
+"""Source types; importing this package registers all of them."""
