@@ -9,6 +9,7 @@ from flask_login import current_user
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
+from . import events
 from .config import Config, default_database_url, load_secret_key
 from .extensions import babel, csrf, db, htmx, login_manager, migrate
 
@@ -38,6 +39,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     _init_extensions(app)
+    events.init_app(app)
     _register_blueprints(app)
     _register_cli(app)
     _register_request_hooks(app)
@@ -110,12 +112,14 @@ def _register_blueprints(app: Flask) -> None:
     from .addresses import bp as addresses_bp
     from .auth import bp as auth_bp
     from .calls import bp as calls_bp
+    from .calls.stream import stream_bp
     from .phonebook import bp as phonebook_bp
     from .settings import bp as settings_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(addresses_bp)
     app.register_blueprint(calls_bp)
+    app.register_blueprint(stream_bp)
     app.register_blueprint(phonebook_bp)
     app.register_blueprint(settings_bp)
 

@@ -53,3 +53,21 @@ def parse_account_mapping(text: str, known_usernames: set[str]) -> list[AccountL
     if problems:
         raise AccountMappingError(problems)
     return accounts
+
+
+def stored_accounts() -> list[AccountLine]:
+    """The account mapping from the settings; lines that no longer validate are skipped."""
+    from . import site_settings
+
+    accounts = []
+    for number, line in enumerate(site_settings.get("placetel.accounts").splitlines(), start=1):
+        username, colon, sipuid = (part.strip() for part in line.strip().partition(":"))
+        if colon and username and sipuid and not line.strip().startswith("#"):
+            accounts.append(AccountLine(number, username, sipuid))
+    return accounts
+
+
+def account_usernames_for(sipuid: str) -> list[str]:
+    """The users mapped to a SIP account (a shared phone may have several)."""
+    sipuid = (sipuid or "").strip().lower()
+    return [account.username for account in stored_accounts() if account.sipuid.lower() == sipuid]

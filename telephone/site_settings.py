@@ -57,6 +57,16 @@ def _positive_int(value: str) -> str:
     return str(number)
 
 
+def _validate_number_assignments(value: str) -> str:
+    from .banners import parse_number_assignments
+
+    try:
+        parse_number_assignments(value, set(db.session.scalars(select(User.username))))
+    except ValueError as exc:
+        raise InvalidSetting(str(exc)) from exc
+    return value.strip()
+
+
 def _text(value: str) -> str:
     return value.strip()
 
@@ -76,7 +86,7 @@ SPECS: dict[str, SettingSpec] = {
     # Who sees call banners: "all" users (Xentral's behaviour) or only "affected" ones
     "calls.routing": SettingSpec("all", _choice("all", "affected")),
     # Lines `number:user1,user2`: who is concerned by calls to a dialled number
-    "calls.number_assignments": SettingSpec(""),
+    "calls.number_assignments": SettingSpec("", _validate_number_assignments),
     # Calls without an end event are closed after this many minutes
     "calls.expire_minutes": SettingSpec("10", _positive_int),
     "phonebook.max_per_upload": SettingSpec("5000", _positive_int),
