@@ -62,9 +62,9 @@ def _wait_until_healthy(base: str, process: subprocess.Popen, log) -> None:
             log.seek(0)
             raise RuntimeError(f"server exited with {process.returncode}:\n{log.read().decode()[-3000:]}")
         try:
-            if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
+            if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # still booting
             pass
         time.sleep(0.1)
     raise RuntimeError("server did not become healthy within 30 s")

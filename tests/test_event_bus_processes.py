@@ -7,6 +7,7 @@ import threading
 
 import pytest
 import redis
+import requests
 from sqlalchemy import create_engine, text
 
 from telephone import site_settings
@@ -44,13 +45,17 @@ def _require(url: str) -> None:
 
 
 def _read_banners(session, base: str, found: queue.Queue, stop: threading.Event) -> None:
-    with session.get(f"{base}/events", stream=True, timeout=(5, 30)) as response:
-        found.put(("status", response.status_code))
-        for line in response.iter_lines(decode_unicode=True):
-            if stop.is_set():
-                return
-            if line and line.startswith("data: ") and 'id="call-' in line:
-                found.put(("banner", line))
+    try:
+        with session.get(f"{base}/events", stream=True, timeout=(5, 30)) as response:
+            found.put(("status", response.status_code))
+            for line in response.iter_lines(decode_unicode=True):
+                if stop.is_set():
+                    return
+                if line and line.startswith("data: ") and 'id="call-' in line:
+                    found.put(("banner", line))
+    except requests.RequestException as exc:  # the server stops at the end of the test
+        if not stop.is_set():
+            found.put(("error", repr(exc)))
 
 
 @pytest.mark.parametrize("bus_url", [REDIS_BUS, PG_BUS], ids=["redis", "postgresql"])
