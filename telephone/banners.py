@@ -6,7 +6,7 @@ the journal has. Streams replay from `CallEvent.id` (the SSE event id).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import render_template
 from flask_babel import force_locale
@@ -31,12 +31,22 @@ class Banner:
     html: dict[str, str]  # locale → rendered fragment
     recipients: frozenset[int] | None  # user ids; None = every user
     muted: frozenset[int] = frozenset()  # users who switched banners off
+    _frames: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def for_user(self, user_id: int, locale: str) -> str | None:
         """The fragment for this user, or None when the banner is not meant for them."""
         if user_id in self.muted or (self.recipients is not None and user_id not in self.recipients):
             return None
         return self.html.get(locale) or next(iter(self.html.values()))
+
+    def frame(self, locale: str) -> str:
+        """The SSE message for this banner, formatted once and shared by every stream."""
+        if locale not in self._frames:
+            from .events import format_sse
+
+            html = self.html.get(locale) or next(iter(self.html.values()))
+            self._frames[locale] = format_sse(html, event="call", event_id=self.event_id)
+        return self._frames[locale]
 
 
 def parse_number_assignments(text: str, known_usernames: set[str]) -> dict[str, set[str]]:

@@ -56,7 +56,9 @@ def stream():
                     if html is None or banner.event_id <= sent.get(banner.call_id, 0):
                         continue
                     sent[banner.call_id] = banner.event_id
-                    yield events.format_sse(html, event="call", event_id=max(banner.event_id, cursor))
+                    # Resume after everything this stream has seen, also for snapshot banners.
+                    yield (banner.frame(locale) if banner.event_id >= cursor
+                           else events.format_sse(html, event="call", event_id=cursor))
                 banner = subscription.get(timeout=heartbeat)
                 pending = [banner] if banner else []
                 if banner is None:
