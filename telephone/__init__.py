@@ -108,6 +108,7 @@ def _init_extensions(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from .addresses import bp as addresses_bp
+    from .api import bp as api_bp
     from .auth import bp as auth_bp
     from .calls import bp as calls_bp
     from .phonebook import bp as phonebook_bp
@@ -118,6 +119,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(calls_bp)
     app.register_blueprint(phonebook_bp)
     app.register_blueprint(settings_bp)
+    app.register_blueprint(api_bp)
 
     from .i18n import register_template_helpers
 

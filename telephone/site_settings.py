@@ -57,6 +57,16 @@ def _positive_int(value: str) -> str:
     return str(number)
 
 
+MIN_API_TOKEN_LENGTH = 16
+
+
+def _validate_api_token(value: str) -> str:
+    token = value.strip()
+    if token and (len(token) < MIN_API_TOKEN_LENGTH or any(char.isspace() for char in token)):
+        raise InvalidSetting(f"Der API-Token braucht mindestens {MIN_API_TOKEN_LENGTH} Zeichen ohne Leerzeichen.")
+    return token
+
+
 def _text(value: str) -> str:
     return value.strip()
 
@@ -72,6 +82,8 @@ SPECS: dict[str, SettingSpec] = {
     "placetel.api_token": SettingSpec("", secret=True),
     "placetel.shared_secret": SettingSpec("", secret=True),
     "placetel.accounts": SettingSpec("", _validate_accounts),
+    # Bearer token for other programs using GET /api/v1/lookup
+    "api.token": SettingSpec("", _validate_api_token, secret=True),
     "numbers.default_region": SettingSpec("", _validate_region),
     # Who sees call banners: "all" users (Xentral's behaviour) or only "affected" ones
     "calls.routing": SettingSpec("all", _choice("all", "affected")),
