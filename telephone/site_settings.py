@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import phonenumbers
+from flask import g, has_request_context
 from sqlalchemy import select
 
 from . import crypto
@@ -103,14 +104,31 @@ def spec(key: str) -> SettingSpec:
         raise InvalidSetting(f"Unbekannte Einstellung „{key}“. Bekannt sind: {', '.join(sorted(SPECS))}.") from None
 
 
+def _request_cache() -> dict[str, str] | None:
+    """Values already read in this request: templates format every number with the region setting,
+    and the session's weak identity map would otherwise query it once per number."""
+    if not has_request_context():
+        return None
+    if "_site_settings" not in g:
+        g._site_settings = {}
+    return g._site_settings
+
+
 def get(key: str) -> str:
     """The value of a setting (decrypted for secrets), or its default."""
     item = spec(key)
+    cache = _request_cache()
+    if cache is not None and key in cache:
+        return cache[key]
     with db.session.no_autoflush:  # reading a setting must not flush half-built objects
         row = db.session.get(Setting, key)
     if row is None or row.value == "":
-        return item.default
-    return crypto.decrypt(row.value) if item.secret else row.value
+        value = item.default
+    else:
+        value = crypto.decrypt(row.value) if item.secret else row.value
+    if cache is not None:
+        cache[key] = value
+    return value
 
 
 def get_int(key: str) -> int:
@@ -128,6 +146,7 @@ def set_value(key: str, value: str) -> None:
     """Validate and store a setting (encrypting secrets); raises InvalidSetting. Caller commits."""
     item = spec(key)
     value = item.validate(value or "")
+    g.pop("_site_settings", None)
     stored = crypto.encrypt(value) if item.secret else value
     row = db.session.get(Setting, key)
     if row is None:
