@@ -29,6 +29,15 @@ def api(app, path):
     return app.config["PLACETEL_API_URL"] + path
 
 
+def failed_call(app, requests_mock, error_class, **answer):
+    """Let Placetel answer POST /calls with `answer`; return the error start_call raised."""
+    configure(app)
+    requests_mock.post(api(app, "/calls"), **answer)
+    with app.test_request_context(), pytest.raises(error_class) as raised:
+        placetel.start_call("777123456@fpbx.de", "+49221123456")
+    return raised.value
+
+
 def test_start_call_sends_bearer_token_and_json_body(app, requests_mock):
     configure(app)
     requests_mock.post(api(app, "/calls"), status_code=201)  # Placetel: 201 with empty body
@@ -70,48 +79,35 @@ def test_missing_token_sends_nothing(app, requests_mock):
 
 @pytest.mark.parametrize("status", [401, 403])
 def test_refused_token(app, requests_mock, status):
-    configure(app)
-    requests_mock.post(api(app, "/calls"), status_code=status, json={"error": "Unauthorized"})
-    with app.test_request_context(), pytest.raises(placetel.TokenRefused) as raised:
-        placetel.start_call("777123456@fpbx.de", "+49221123456")
-    assert "API-Token abgelehnt" in str(raised.value)
+    error = failed_call(app, requests_mock, placetel.TokenRefused,
+                        status_code=status, json={"error": "Unauthorized"})
+    assert "API-Token abgelehnt" in str(error)
 
 
 @pytest.mark.parametrize("status", [404, 422])
 def test_refused_request_shows_placetels_reason(app, requests_mock, status):
-    configure(app)
-    requests_mock.post(api(app, "/calls"), status_code=status, json={"error": "SIP user not found"})
-    with app.test_request_context(), pytest.raises(placetel.RequestRefused) as raised:
-        placetel.start_call("777123456@fpbx.de", "+49221123456")
-    assert str(raised.value) == "Placetel hat den Auftrag abgelehnt: SIP user not found"
-    assert raised.value.status == status
+    error = failed_call(app, requests_mock, placetel.RequestRefused,
+                        status_code=status, json={"error": "SIP user not found"})
+    assert str(error) == "Placetel hat den Auftrag abgelehnt: SIP user not found"
+    assert error.status == status
 
 
 def test_refused_request_without_reason_names_the_status(app, requests_mock):
-    configure(app)
-    requests_mock.post(api(app, "/calls"), status_code=400, text="")
-    with app.test_request_context(), pytest.raises(placetel.RequestRefused) as raised:
-        placetel.start_call("777123456@fpbx.de", "+49221123456")
-    assert "Fehler 400" in str(raised.value)
+    error = failed_call(app, requests_mock, placetel.RequestRefused, status_code=400, text="")
+    assert "Fehler 400" in str(error)
 
 
 def test_rate_limit_honours_retry_after(app, requests_mock):
-    configure(app)
-    requests_mock.post(api(app, "/calls"), status_code=429, headers={"Retry-After": "30"},
-                       json={"error": "Too many requests"})
-    with app.test_request_context(), pytest.raises(placetel.RateLimited) as raised:
-        placetel.start_call("777123456@fpbx.de", "+49221123456")
-    assert raised.value.retry_after == 30
-    assert "in 30 Sekunden erneut" in str(raised.value)
+    error = failed_call(app, requests_mock, placetel.RateLimited, status_code=429, headers={"Retry-After": "30"},
+                        json={"error": "Too many requests"})
+    assert error.retry_after == 30
+    assert "in 30 Sekunden erneut" in str(error)
 
 
 def test_rate_limit_without_retry_after(app, requests_mock):
-    configure(app)
-    requests_mock.post(api(app, "/calls"), status_code=429)
-    with app.test_request_context(), pytest.raises(placetel.RateLimited) as raised:
-        placetel.start_call("777123456@fpbx.de", "+49221123456")
-    assert raised.value.retry_after is None
-    assert "gleich noch einmal" in str(raised.value)
+    error = failed_call(app, requests_mock, placetel.RateLimited, status_code=429)
+    assert error.retry_after is None
+    assert "gleich noch einmal" in str(error)
 
 
 @pytest.mark.parametrize("failure", [
@@ -122,11 +118,8 @@ def test_rate_limit_without_retry_after(app, requests_mock):
     {"exc": requests.exceptions.ConnectionError},
 ], ids=["500", "503", "connect-timeout", "read-timeout", "connection-error"])
 def test_unreachable_placetel(app, requests_mock, failure):
-    configure(app)
-    requests_mock.post(api(app, "/calls"), **failure)
-    with app.test_request_context(), pytest.raises(placetel.PlacetelUnreachable) as raised:
-        placetel.start_call("777123456@fpbx.de", "+49221123456")
-    assert "nicht erreichbar" in str(raised.value)
+    error = failed_call(app, requests_mock, placetel.PlacetelUnreachable, **failure)
+    assert "nicht erreichbar" in str(error)
 
 
 @pytest.mark.parametrize("body", [{"text": "not json"}, {"json": {"error": "oops"}}], ids=["invalid-json", "no-list"])
@@ -151,12 +144,9 @@ def test_timeouts_come_from_config(app, requests_mock):
     {"exc": requests.exceptions.ConnectionError},
 ])
 def test_token_never_in_messages_or_logs(app, requests_mock, caplog, failure):
-    configure(app)
-    requests_mock.post(api(app, "/calls"), **failure)
     caplog.set_level(logging.DEBUG)
-    with app.test_request_context(), pytest.raises(placetel.PlacetelError) as raised:
-        placetel.start_call("777123456@fpbx.de", "+49221123456")
-    assert TOKEN not in str(raised.value) and TOKEN not in repr(raised.value)
+    error = failed_call(app, requests_mock, placetel.PlacetelError, **failure)
+    assert TOKEN not in str(error) and TOKEN not in repr(error)
     assert caplog.records, "the failure is logged"
     assert all(TOKEN not in record.getMessage() for record in caplog.records)
 
