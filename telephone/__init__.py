@@ -112,6 +112,7 @@ def _init_extensions(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from .addresses import bp as addresses_bp
+    from .api import bp as api_bp
     from .auth import bp as auth_bp
     from .calls import bp as calls_bp
     from .calls.stream import stream_bp
@@ -124,6 +125,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(stream_bp)
     app.register_blueprint(phonebook_bp)
     app.register_blueprint(settings_bp)
+    app.register_blueprint(api_bp)
 
     from .i18n import register_template_helpers
 
