@@ -10,7 +10,7 @@ from sqlalchemy import select
 from . import numbers
 from .extensions import db
 from .i18n import as_aware
-from .models import Address, Call, ContactPerson, PhonebookEntry, PhoneNote, User
+from .models import Address, Call, ContactPerson, PhoneNote, User
 from .placetel import is_sip_id
 
 
@@ -120,13 +120,3 @@ def notes_for_address(address_id: int) -> list[PhoneNote]:
         .order_by(PhoneNote.created_at.desc(), PhoneNote.id.desc())
     ).all()
 
-
-def target_exists(target: NoteTarget) -> bool:
-    """Whether the address / contact / phonebook entry a target points to still exists."""
-    if target.contact_person_id:
-        return db.session.get(ContactPerson, target.contact_person_id) is not None
-    if target.address_id:
-        return db.session.get(Address, target.address_id) is not None
-    if target.phonebook_entry_id:
-        return db.session.get(PhonebookEntry, target.phonebook_entry_id) is not None
-    return False

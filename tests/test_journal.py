@@ -9,7 +9,6 @@ from telephone.extensions import db
 from telephone.models import Address, Call, CallEvent, utcnow
 
 from .calls_helpers import (
-    ANONYMOUS_ID,
     ANONYMOUS_MISSED,
     ANSWERED_CALL,
     ANSWERED_ID,
