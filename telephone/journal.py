@@ -14,6 +14,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from . import events, numbers, site_settings
 from .extensions import db
@@ -24,6 +25,7 @@ from .models import (
     CallStatus,
     ContactPerson,
     PhonebookEntry,
+    PhoneNote,
     PhoneNumber,
     User,
     utcnow,
@@ -297,7 +299,10 @@ def local_day_start(day: date, tz) -> datetime:
 
 def journal_query(filters: JournalFilter, user_id: int, tz) -> Select:
     """The calls matching `filters`, newest first (`tz` = the user's zone for the date range)."""
-    query = select(Call).order_by(Call.started_at.desc(), Call.id.desc())
+    query = (
+        select(Call).order_by(Call.started_at.desc(), Call.id.desc())
+        .options(selectinload(Call.user), selectinload(Call.notes).selectinload(PhoneNote.author))
+    )
     if filters.mine:
         query = query.where(Call.user_id == user_id)
     if filters.missed:
