@@ -44,6 +44,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     _register_cli(app)
     _register_request_hooks(app)
 
+    @app.get("/")
+    def index():
+        return redirect(url_for("addresses.index"))
+
     @app.get("/healthz")
     @public
     def healthz():
