@@ -287,7 +287,9 @@ def apply_import(preview: ImportPreview, skip_faulty: bool = False) -> tuple[int
             address = by_line.get(row.company_line)
             if address is None:
                 continue
-            book.apply_contact(ContactPerson(address=address), row.data, region)
+            contact = ContactPerson(address=address)
+            db.session.add(contact)
+            book.apply_contact(contact, row.data, region)
             created_contacts += 1
         else:
             address = Address()
@@ -303,7 +305,8 @@ def apply_import(preview: ImportPreview, skip_faulty: bool = False) -> tuple[int
 
 
 def _folder() -> Path:
-    folder = Path(current_app.instance_path) / UPLOAD_FOLDER
+    """Where uploads wait for confirmation: ADDRESS_IMPORT_FOLDER, else instance/address-imports."""
+    folder = Path(current_app.config.get("ADDRESS_IMPORT_FOLDER") or Path(current_app.instance_path) / UPLOAD_FOLDER)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
