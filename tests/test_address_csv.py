@@ -1,6 +1,8 @@
 """CSV import (preview, all-or-nothing, skipping faulty rows, encodings) and export of addresses."""
 import io
+import os
 import re
+import time
 
 import pytest
 from sqlalchemy import func, select
@@ -185,6 +187,17 @@ def test_upload_is_kept_on_the_server_and_bound_to_the_user(client, auth, app, u
     assert response.headers["Location"] == "/addresses/import"
     assert count(app, Address) == 0
     assert stored[0].exists()
+
+
+def test_unconfirmed_uploads_are_removed_after_a_day(client, auth, upload_folder):
+    auth.login("anna")
+    first = token_of(upload(client, GOOD.encode()).text)
+    stale, = upload_folder.glob(f"*-{first}.csv")
+    day_ago = time.time() - csv_io.UPLOAD_MAX_AGE - 60
+    os.utime(stale, (day_ago, day_ago))
+    second = token_of(upload(client, GOOD.encode()).text)
+    assert not stale.exists()
+    assert len(list(upload_folder.glob(f"*-{second}.csv"))) == 1
 
 
 def test_malformed_token_is_not_a_path(client, auth, app):

@@ -117,10 +117,11 @@ def save_address(address: Address | None, data: dict) -> Address:
     address = address or Address()
     if address.id is None:
         db.session.add(address)
-    apply_address(address, data)
+    region = numbers.default_region()
+    apply_address(address, data, region)
     # The company's country may have changed: its contact persons' numbers are read in it.
     for contact in address.contacts:
-        index_contact(contact)
+        index_contact(contact, region)
     db.session.commit()
     return address
 
