@@ -71,8 +71,12 @@ def _database_url(app: Flask) -> str:
 
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, _record):
-    """Enforce foreign keys and let readers work while the webhook writes (SQLite only)."""
+    """Enforce foreign keys, let readers work while the webhook writes, fold umlauts (SQLite only)."""
     if type(dbapi_connection).__module__.startswith("sqlite3"):
+        # SQLite's lower() folds ASCII only; Python's lets „MÜLLER“ find „Müller“ as on PostgreSQL.
+        dbapi_connection.create_function(
+            "lower", 1, lambda value: value.lower() if isinstance(value, str) else value, deterministic=True
+        )
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
