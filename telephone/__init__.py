@@ -41,6 +41,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     _register_blueprints(app)
     _register_cli(app)
     _register_request_hooks(app)
+    from .sync import schedule; schedule.init_app(app)  # noqa: E702
 
     @app.get("/healthz")
     @public
@@ -130,6 +131,7 @@ def _register_cli(app: Flask) -> None:
 
     app.cli.add_command(users_cli)
     app.cli.add_command(settings_cli)
+    from .phonebook.cli import phonebook_cli; app.cli.add_command(phonebook_cli)  # noqa: E702
 
 
 def _register_request_hooks(app: Flask) -> None:
