@@ -9,6 +9,7 @@ Manual entries (no source) are never touched.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from .base import EMAIL_TYPES, GENDERS, PHONE_TYPES, Problem, Record, Source, So
 from .normalize import KIND_BY_TYPE, NumberCache, content_hash, sort_key
 
 log = logging.getLogger(__name__)
+_E164 = re.compile(r"^\+[1-9][0-9]{5,14}$")
 
 # A run still "running" after this long belongs to a process that died.
 STALE_AFTER = timedelta(hours=1)
@@ -212,8 +214,11 @@ class _Validator:
     def error(self, text: str, record: Record) -> None:
         self.problems.append(Problem(text, record.line))
 
-    def check(self, record: Record) -> tuple[dict, list[tuple[str, str, str | None]]] | None:
-        """(entry values, [(kind, stored number, E.164)]) for a valid record, else None."""
+    def check(self, record: Record) -> tuple[dict, list[tuple[str, str]]] | None:
+        """(entry values with content_hash, [(phone type, number as delivered)]) for a valid record, else None.
+
+        Numbers are not parsed here: an unchanged record (same hash) never needs them.
+        """
         ok = True
         internal_id = (record.internal_id or "").strip()
         if not internal_id:
@@ -238,7 +243,7 @@ class _Validator:
         if not display_name:
             self.error("Datensatz ohne Namen (display_name, family_name und given_name sind leer).", record)
             ok = False
-        phones, numbers_ = [], []
+        phones = []
         for kind, raw in record.phones:
             kind = (kind or "").strip().upper()
             raw = (raw or "").strip()
@@ -248,14 +253,7 @@ class _Validator:
                 self._type_error("Telefontyp", kind, raw, PHONE_TYPES, record)
                 ok = False
                 continue
-            stored, e164 = self.numbers.get(raw)
-            if e164 is None:
-                self.unrecognised.append(Problem(f"Nummer „{raw}“ nicht erkannt – sie wird unverändert "
-                                                 "übernommen, aber bei Anrufen nicht gefunden.", record.line, "warning"))
-            elif e164 != raw:
-                self.normalised.append(f"{raw} → {e164}" + (f" (Zeile {record.line})" if record.line else ""))
-            phones.append({"type": kind, "number": stored[:64]})
-            numbers_.append((KIND_BY_TYPE[kind], stored[:64], e164))
+            phones.append((kind, raw))
         emails = []
         for kind, address in record.emails:
             kind = (kind or "").strip().upper()
@@ -266,14 +264,12 @@ class _Validator:
                 self._type_error("E-Mail-Typ", kind, address, EMAIL_TYPES, record)
                 ok = False
                 continue
-            emails.append({"type": kind, "address": address[:200]})
+            emails.append((kind, address[:200]))
         if not ok:
             return None
         values = {
-            "source_id": self.source_id,
             "internal_id": internal_id,
             "display_name": display_name[:200],
-            "sort_name": sort_key(display_name),
             "family_name": (record.family_name or "").strip()[:120],
             "given_name": (record.given_name or "").strip()[:120],
             "honorific_prefix": (record.honorific_prefix or "").strip()[:60],
@@ -283,8 +279,28 @@ class _Validator:
             "phones": phones,
             "emails": emails,
         }
-        values["content_hash"] = content_hash(values)
-        return values, numbers_
+        # The region is part of the hash: changing it re-normalises every number on the next sync.
+        values["content_hash"] = content_hash(values, self.numbers.region)
+        return values, phones
+
+    def resolve(self, phones: list[tuple[str, str]], line: int | None) -> list[tuple[str, str, str | None]]:
+        """[(phone type, stored number, E.164)] with warnings for normalised and unrecognised numbers."""
+        resolved = []
+        for kind, raw in phones:
+            stored, e164 = self.numbers.get(raw)
+            if e164 is None:
+                self.unrecognised.append(Problem(f"Nummer „{raw}“ nicht erkannt – sie wird unverändert "
+                                                 "übernommen, aber bei Anrufen nicht gefunden.", line, "warning"))
+            elif e164 != raw:
+                self.normalised.append(f"{raw} → {e164}" + (f" (Zeile {line})" if line else ""))
+            resolved.append((kind, stored[:64], e164))
+        return resolved
+
+    def recheck(self, phones: list[tuple[str, str]], line: int | None) -> None:
+        """For an unchanged record: repeat the warnings, parsing only numbers not written as E.164."""
+        odd = [(kind, raw) for kind, raw in phones if not _E164.match(raw)]
+        if odd:
+            self.resolve(odd, line)
 
     def _type_error(self, what: str, kind: str, value: str, allowed: tuple[str, ...], record: Record) -> None:
         if kind:
@@ -315,8 +331,8 @@ def _run(source: SyncSource, run_id: int, *, allow_empty: bool, dry_run: bool, u
         .where(PhonebookEntry.source_id == source.id))}
     db.session.commit()  # end the read; SQLite must not keep a snapshot open while progress is written
     validator = _Validator(source.id)
-    new_rows: list[tuple[dict, list]] = []
-    changed_rows: list[tuple[dict, list]] = []
+    new_rows: list[tuple] = []
+    changed_rows: list[tuple] = []
     total = unchanged = 0
     try:
         for record in instance.fetch():
@@ -326,15 +342,14 @@ def _run(source: SyncSource, run_id: int, *, allow_empty: bool, dry_run: bool, u
             checked = validator.check(record)
             if checked is None or validator.problems:
                 continue  # once something is wrong, only keep validating
-            values, numbers_ = checked
+            values, phones = checked
             known = existing.get(values["internal_id"])
-            if known is None:
-                new_rows.append(checked)
-            elif known[1] == values["content_hash"]:
+            if known is not None and known[1] == values["content_hash"]:
                 unchanged += 1
-            else:
-                values["id"] = known[0]
-                changed_rows.append(checked)
+                validator.recheck(phones, record.line)
+                continue
+            row = _compact(values, validator.resolve(phones, record.line), known[0] if known else None)
+            (changed_rows if known else new_rows).append(row)
     except SourceError as exc:
         exc.total = total
         raise
@@ -352,8 +367,8 @@ def _run(source: SyncSource, run_id: int, *, allow_empty: bool, dry_run: bool, u
                           deleted=len(deleted_ids), unchanged=unchanged, problems=sorted(problems, key=_problem_order))
     if dry_run:
         outcome.preview = {
-            "created": [values["display_name"] for values, _ in new_rows[:PREVIEW_NAMES]],
-            "updated": [values["display_name"] for values, _ in changed_rows[:PREVIEW_NAMES]],
+            "created": [row[1][ROW_FIELDS.index("display_name")] for row in new_rows[:PREVIEW_NAMES]],
+            "updated": [row[1][ROW_FIELDS.index("display_name")] for row in changed_rows[:PREVIEW_NAMES]],
             "deleted": list(db.session.scalars(select(PhonebookEntry.display_name).where(
                 PhonebookEntry.id.in_(deleted_ids[:PREVIEW_NAMES])).order_by(PhonebookEntry.sort_name))),
         }
@@ -395,30 +410,62 @@ def _chunks(items: list, size: int = CHUNK) -> Iterator[list]:
         yield items[start:start + size]
 
 
+# Entry columns kept per new/changed row (a tuple: far less memory than a dict per row)
+ROW_FIELDS = ("internal_id", "display_name", "family_name", "given_name", "honorific_prefix", "gender", "company",
+              "job_title", "emails", "content_hash")
+INSERT_CHUNK = 5000
+
+
+def _compact(values: dict, numbers_: list[tuple[str, str, str | None]], entry_id: int | None) -> tuple:
+    """(entry id or None, tuple of ROW_FIELDS, [(phone type, stored, E.164)])."""
+    return (entry_id, tuple(values[name] for name in ROW_FIELDS), numbers_)
+
+
+def _entry_params(source_id: int, row: tuple, now) -> dict:
+    """The column values of one entry for a bulk INSERT or UPDATE."""
+    entry_id, fields, numbers_ = row
+    params = dict(zip(ROW_FIELDS, fields))
+    params["emails"] = [{"type": kind, "address": address} for kind, address in params["emails"]]
+    params["phones"] = [{"type": kind, "number": stored} for kind, stored, _ in numbers_]
+    params["sort_name"] = sort_key(params["display_name"])
+    params["source_id"] = source_id
+    params["updated_at"] = now
+    if entry_id is None:
+        params["created_at"] = now
+    else:
+        params["id"] = entry_id
+    return params
+
+
+def _index_params(entry_id: int, numbers_: list) -> list[dict]:
+    """PhoneNumber rows exactly as numbers.index_numbers writes them for a phonebook entry."""
+    return [{"raw": stored, "e164": e164, "kind": KIND_BY_TYPE[kind], "main_prefix": None, "address_id": None,
+             "contact_person_id": None, "phonebook_entry_id": entry_id} for kind, stored, e164 in numbers_]
+
+
 def _apply(source_id: int, new_rows: list, changed_rows: list, deleted_ids: list[int]) -> None:
-    """Write the difference in the current transaction (the caller commits)."""
+    """Write the difference in the current transaction (the caller commits), in chunks to bound memory."""
     session = db.session
     now = utcnow()
     entries = PhonebookEntry.__table__
     phone_numbers = PhoneNumber.__table__
-    stale_number_owners = deleted_ids + [values["id"] for values, _ in changed_rows]
-    for chunk in _chunks(stale_number_owners):
+    for chunk in _chunks(deleted_ids + [row[0] for row in changed_rows]):
         session.execute(delete(phone_numbers).where(phone_numbers.c.phonebook_entry_id.in_(chunk)))
     for chunk in _chunks(deleted_ids):
         session.execute(delete(entries).where(entries.c.id.in_(chunk)))
-    if changed_rows:
-        session.execute(update(PhonebookEntry), [{**values, "updated_at": now} for values, _ in changed_rows])
-    if new_rows:
-        session.execute(insert(entries), [{**values, "created_at": now, "updated_at": now} for values, _ in new_rows])
-        ids = dict(session.execute(select(entries.c.internal_id, entries.c.id)
-                                   .where(entries.c.source_id == source_id)).all())
-        for values, _ in new_rows:
-            values["id"] = ids[values["internal_id"]]
-    index_rows = [{"raw": stored, "e164": e164, "kind": kind, "main_prefix": None, "address_id": None,
-                   "contact_person_id": None, "phonebook_entry_id": values["id"]}
-                  for values, numbers_ in (*new_rows, *changed_rows) for kind, stored, e164 in numbers_]
-    if index_rows:
-        session.execute(insert(phone_numbers), index_rows)
+    for chunk in _chunks(changed_rows, INSERT_CHUNK):
+        session.execute(update(PhonebookEntry), [_entry_params(source_id, row, now) for row in chunk])
+        _insert_index([n for row in chunk for n in _index_params(row[0], row[2])])
+    for chunk in _chunks(new_rows, INSERT_CHUNK):
+        session.execute(insert(entries), [_entry_params(source_id, row, now) for row in chunk])
+        ids = dict(session.execute(select(entries.c.internal_id, entries.c.id).where(
+            entries.c.source_id == source_id, entries.c.internal_id.in_([row[1][0] for row in chunk]))).all())
+        _insert_index([n for row in chunk for n in _index_params(ids[row[1][0]], row[2])])
+
+
+def _insert_index(rows: list[dict]) -> None:
+    if rows:
+        db.session.execute(insert(PhoneNumber.__table__), rows)
 
 
 # --------------------------------------------------------------------------- background and batch

@@ -42,9 +42,12 @@ class NumberCache:
         return hit
 
 
-def content_hash(values: dict) -> str:
-    """sha256 over the normalised content of an entry (what a re-sync compares)."""
-    content = [values[key] for key in HASHED_FIELDS]
+def content_hash(values: dict, salt: str = "") -> str:
+    """sha256 over the normalised content of an entry (what a re-sync compares).
+
+    `salt` carries what else decides the stored values (the number region).
+    """
+    content = [salt] + [values[key] for key in HASHED_FIELDS]
     return hashlib.sha256(json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
 
 
