@@ -243,28 +243,9 @@ class _Validator:
         if not display_name:
             self.error("Datensatz ohne Namen (display_name, family_name und given_name sind leer).", record)
             ok = False
-        phones = []
-        for kind, raw in record.phones:
-            kind = (kind or "").strip().upper()
-            raw = (raw or "").strip()
-            if not raw:
-                continue
-            if kind not in PHONE_TYPES:
-                self._type_error("Telefontyp", kind, raw, PHONE_TYPES, record)
-                ok = False
-                continue
-            phones.append((kind, raw))
-        emails = []
-        for kind, address in record.emails:
-            kind = (kind or "").strip().upper()
-            address = (address or "").strip()
-            if not address:
-                continue
-            if kind not in EMAIL_TYPES:
-                self._type_error("E-Mail-Typ", kind, address, EMAIL_TYPES, record)
-                ok = False
-                continue
-            emails.append((kind, address[:200]))
+        phones = self._typed(record.phones, PHONE_TYPES, "Telefontyp", record)
+        emails = self._typed(record.emails, EMAIL_TYPES, "E-Mail-Typ", record)
+        ok = ok and phones is not None and emails is not None
         if not ok:
             return None
         values = {
@@ -277,7 +258,7 @@ class _Validator:
             "company": (record.company or "").strip()[:200],
             "job_title": (record.job_title or "").strip()[:200],
             "phones": phones,
-            "emails": emails,
+            "emails": [(kind, address[:200]) for kind, address in emails],
         }
         # The region is part of the hash: changing it re-normalises every number on the next sync.
         values["content_hash"] = content_hash(values, self.numbers.region)
@@ -302,11 +283,23 @@ class _Validator:
         if odd:
             self.resolve(odd, line)
 
-    def _type_error(self, what: str, kind: str, value: str, allowed: tuple[str, ...], record: Record) -> None:
-        if kind:
-            self.error(f"Unbekannter {what} „{kind}“ bei „{value}“ – erlaubt: {', '.join(allowed)}.", record)
-        else:
-            self.error(f"„{value}“ ohne Typ – erwartet z. B. {allowed[0]}:{value}.", record)
+    def _typed(self, pairs: list[tuple[str, str]], allowed: tuple[str, ...], what: str,
+               record: Record) -> list[tuple[str, str]] | None:
+        """Typed values (phones, e-mails) cleaned, empty ones dropped; None after reporting a wrong type."""
+        cleaned, ok = [], True
+        for kind, value in pairs:
+            kind, value = (kind or "").strip().upper(), (value or "").strip()
+            if not value:
+                continue
+            if kind not in allowed:
+                if kind:
+                    self.error(f"Unbekannter {what} „{kind}“ bei „{value}“ – erlaubt: {', '.join(allowed)}.", record)
+                else:
+                    self.error(f"„{value}“ ohne Typ – erwartet z. B. {allowed[0]}:{value}.", record)
+                ok = False
+                continue
+            cleaned.append((kind, value))
+        return cleaned if ok else None
 
     def notices(self) -> list[Problem]:
         notices = []
@@ -471,22 +464,24 @@ def _insert_index(rows: list[dict]) -> None:
 # --------------------------------------------------------------------------- background and batch
 
 
+def run_in_app(app, source_id: int, trigger: str, allow_empty: bool = False) -> None:
+    """Run one sync inside its own app context (background threads and scheduled jobs)."""
+    with app.app_context():
+        try:
+            outcome = sync_source(source_id, trigger, allow_empty=allow_empty)
+            log.info("phonebook sync of source %s (%s): %s", source_id, trigger, outcome.summary())
+        except SyncRefused:
+            log.info("phonebook sync of source %s (%s) skipped: already running", source_id, trigger)
+        except Exception:
+            log.exception("phonebook sync of source %s (%s) failed", source_id, trigger)
+        finally:
+            db.session.remove()
+
+
 def start_background_sync(source_id: int, trigger: str = "manual", allow_empty: bool = False) -> threading.Thread:
     """Run a sync in a thread with its own app context and return at once."""
-    app = current_app._get_current_object()
-
-    def work() -> None:
-        with app.app_context():
-            try:
-                sync_source(source_id, trigger, allow_empty=allow_empty)
-            except SyncRefused:
-                log.info("phonebook sync of source %s skipped: already running", source_id)
-            except Exception:
-                log.exception("phonebook background sync of source %s failed", source_id)
-            finally:
-                db.session.remove()
-
-    thread = threading.Thread(target=work, name=f"phonebook-sync-{source_id}", daemon=True)
+    thread = threading.Thread(target=run_in_app, args=(current_app._get_current_object(), source_id, trigger,
+                                                       allow_empty), name=f"phonebook-sync-{source_id}", daemon=True)
     _threads[:] = [t for t in _threads if t.is_alive()] + [thread]
     thread.start()
     return thread

@@ -104,15 +104,6 @@ def reload_jobs(target: BaseScheduler | None = None, app: Flask | None = None) -
 
 def run_scheduled_sync(app: Flask, source_id: int) -> None:
     """The job: sync one source with trigger "schedule"; a run in another process is skipped."""
-    from .engine import SyncRefused, sync_source
+    from .engine import run_in_app
 
-    with app.app_context():
-        try:
-            outcome = sync_source(source_id, "schedule")
-            log.info("scheduled phonebook sync of source %s: %s", source_id, outcome.summary())
-        except SyncRefused:
-            log.info("scheduled phonebook sync of source %s skipped: already running", source_id)
-        except Exception:
-            log.exception("scheduled phonebook sync of source %s failed", source_id)
-        finally:
-            db.session.remove()
+    run_in_app(app, source_id, "schedule")
