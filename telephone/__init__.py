@@ -43,6 +43,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     _register_blueprints(app)
     _register_cli(app)
     _register_request_hooks(app)
+    _start_scheduler(app)
 
     @app.get("/")
     def index():
@@ -142,10 +143,21 @@ def _register_blueprints(app: Flask) -> None:
 
 def _register_cli(app: Flask) -> None:
     from .auth.cli import users_cli
+    from .phonebook.cli import phonebook_cli
     from .settings.cli import settings_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(settings_cli)
+    app.cli.add_command(phonebook_cli)
+
+
+def _start_scheduler(app: Flask) -> None:
+    """The in-process scheduler: phonebook syncs and closing calls that never ended."""
+    from . import journal
+    from .sync import schedule
+
+    if schedule.init_app(app):
+        journal.register_jobs(app)
 
 
 def _register_request_hooks(app: Flask) -> None:
