@@ -61,17 +61,25 @@ class Client:
         writer.write((f"GET /events HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nCookie: {self.cookie}\r\n"
                       "Accept: text/event-stream\r\n\r\n").encode())
         await writer.drain()
+        buffer = b""
+        marker = b'<article id="call-'
         try:
             while True:
-                line = await reader.readline()
-                if not line:
+                chunk = await reader.read(65536)
+                if not chunk:
                     return
-                if line.startswith(b"retry:"):
+                now = time.perf_counter()
+                buffer += chunk
+                if not self.connected.is_set() and b"retry:" in buffer:
                     self.connected.set()
-                elif line.startswith(b"data: <article id=\"call-"):
-                    now = time.perf_counter()
-                    call_id = line.split(b'id="call-', 1)[1].split(b'"', 1)[0].decode()
-                    self.received.setdefault(call_id, now)
+                while marker in buffer:
+                    start = buffer.index(marker) + len(marker)
+                    end = buffer.find(b'"', start)
+                    if end < 0:
+                        break
+                    self.received.setdefault(buffer[start:end].decode(), now)
+                    buffer = buffer[end:]
+                buffer = buffer[-200:]
         finally:
             writer.close()
 
@@ -85,14 +93,16 @@ async def measure(base: str, clients_count: int, events: int) -> dict:
     await asyncio.wait_for(asyncio.gather(*(c.connected.wait() for c in clients)), timeout=60)
     await asyncio.sleep(0.5)
     loop = asyncio.get_running_loop()
-    latencies, missing = [], 0
+    latencies, webhook, missing = [], [], 0
+    run = time.time_ns()
     for number in range(events):
-        call_id = f"{number:064x}"
+        call_id = f"{run:032x}{number:032x}"
+        caller = {"from": f"0613112{number:04d}", "to": "0221999000"}
         sent = time.perf_counter()
         response = await loop.run_in_executor(None, lambda: notify(
-            base, SECRET, call_id=call_id, direction="in", event="IncomingCall",
-            **{"from": f"0613112{number:04d}", "to": "0221999000"}))
+            base, SECRET, call_id=call_id, direction="in", event="IncomingCall", **caller))
         assert response.status_code == 200, response.text
+        webhook.append((time.perf_counter() - sent) * 1000)
         deadline = time.perf_counter() + 5
         while time.perf_counter() < deadline and not all(call_id in c.received for c in clients):
             await asyncio.sleep(0.002)
@@ -101,7 +111,10 @@ async def measure(base: str, clients_count: int, events: int) -> dict:
                 latencies.append((client.received[call_id] - sent) * 1000)
             else:
                 missing += 1
-        await asyncio.sleep(0.05)
+        # End the call, so that it is not in the snapshot of later connections.
+        await loop.run_in_executor(None, lambda: notify(
+            base, SECRET, call_id=call_id, direction="in", event="HungUp", duration="0", type="missed", **caller))
+        await asyncio.sleep(0.1)
     healthz = []
     for _ in range(events * 5):
         started = time.perf_counter()
@@ -110,29 +123,32 @@ async def measure(base: str, clients_count: int, events: int) -> dict:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    return {"latencies": latencies, "missing": missing, "healthz": healthz}
+    return {"latencies": latencies, "missing": missing, "healthz": healthz, "webhook": webhook}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, nargs="+", default=[100, 500])
     parser.add_argument("--events", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=1000, help="gunicorn --threads (streams per worker)")
+    parser.add_argument("--worker-class", default="gevent", choices=["gevent", "gthread"])
+    parser.add_argument("--workers", type=int, default=1,
+                        help="gunicorn --workers; more than one needs EVENT_BUS_URL (redis:// or postgresql://)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{tmp}/bench.db"
         prepare_database(url)
-        print(f"database: {url.split('@')[-1]}; server: gunicorn gthread, 1 worker, {args.threads} threads; "
-              f"{os.cpu_count()} cores")
+        print(f"database: {url.split('@')[-1]}; event bus: {os.environ.get('EVENT_BUS_URL') or 'in-process'}; "
+              f"server: gunicorn {args.worker_class}, {args.workers} worker(s); {os.cpu_count()} cores")
         print(f"{'clients':>7} {'events':>6} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7} "
-              f"{'missing':>7} | {'healthz p50':>11} {'p95':>6}")
+              f"{'missing':>7} | {'webhook p50':>11} {'p95':>6} | {'healthz p50':>11} {'p95':>6}")
         for count in args.clients:
-            with running_server(url, threads=args.threads) as base:
+            with running_server(url, workers=args.workers, worker_class=args.worker_class) as base:
                 result = asyncio.run(measure(base, count, args.events))
-            lat, hz = result["latencies"], result["healthz"]
+            lat, hz, wh = result["latencies"], result["healthz"], result["webhook"]
             print(f"{count:>7} {args.events:>6} {statistics.median(lat):>7.1f} {percentile(lat, 95):>7.1f} "
                   f"{percentile(lat, 99):>7.1f} {max(lat):>7.1f} {result['missing']:>7} | "
+                  f"{statistics.median(wh):>11.1f} {percentile(wh, 95):>6.1f} | "
                   f"{statistics.median(hz):>11.1f} {percentile(hz, 95):>6.1f}", flush=True)
 
 

@@ -6,6 +6,7 @@ the journal has. Streams replay from `CallEvent.id` (the SSE event id).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from flask import render_template
@@ -18,6 +19,8 @@ from .models import Call, CallEvent, CallStatus, User
 
 # How many events a reconnecting stream may replay at most (older ones are stale).
 REPLAY_LIMIT = 200
+# Line breaks and indentation between tags: a banner travels as one `data:` line.
+_LAYOUT_WHITESPACE = re.compile(r"\s*\n\s*")
 # Ended banners disappear after this many seconds.
 ENDED_BANNER_SECONDS = 20
 
@@ -127,10 +130,11 @@ def render(call: Call, locales: tuple[str, ...]) -> dict[str, str]:
     html = {}
     for locale in locales:
         with force_locale(locale):
-            html[locale] = render_template(
+            fragment = render_template(
                 "calls/_banner.html", call=call, title=title(call), ended=ended, anonymous=anonymous,
                 dismiss_after=ENDED_BANNER_SECONDS if ended else None,
             )
+            html[locale] = _LAYOUT_WHITESPACE.sub(" ", fragment).strip()
     return html
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -32,6 +33,9 @@ _E164 = re.compile(r"^\+[1-9][0-9]{5,14}$")
 # A run still "running" after this long belongs to a process that died.
 STALE_AFTER = timedelta(hours=1)
 PROGRESS_EVERY = 1000
+# A long sync pauses this often so that webhooks and call banners of the same
+# process are served meanwhile (gevent greenlets only switch when code yields).
+YIELD_EVERY = 100
 CHUNK = 500  # ids per IN (…) list
 PREVIEW_NAMES = 100
 MAX_STORED_MESSAGES = 500
@@ -330,6 +334,8 @@ def _run(source: SyncSource, run_id: int, *, allow_empty: bool, dry_run: bool, u
     try:
         for record in instance.fetch():
             total += 1
+            if total % YIELD_EVERY == 0:
+                yield_to_other_requests()
             if total % PROGRESS_EVERY == 0:
                 _set_progress(run_id, total)
             checked = validator.check(record)
@@ -400,7 +406,13 @@ def _check_limits(source: SyncSource, valid: int, owned: int, allow_empty: bool,
 
 def _chunks(items: list, size: int = CHUNK) -> Iterator[list]:
     for start in range(0, len(items), size):
+        yield_to_other_requests()
         yield items[start:start + size]
+
+
+def yield_to_other_requests() -> None:
+    """Let other greenlets (gevent) or threads run: `time.sleep(0)` is a switch point for both."""
+    time.sleep(0)
 
 
 # Entry columns kept per new/changed row (a tuple: far less memory than a dict per row)
