@@ -1,1 +1,2 @@
 """Source types; importing this package registers all of them."""
+from telephone.sync.sources import m365  # noqa: F401
