@@ -166,3 +166,16 @@ def server_error(system: str, response: requests.Response) -> SourceError:
     if response.status_code == 404:
         return SourceError(f"{system}: Adresse auf {host} nicht gefunden (HTTP 404). Bitte die URL prüfen.")
     return unexpected_answer(system, host, f"HTTP {response.status_code}")
+
+
+def base_url(url: str, system: str, what: str = "Adresse") -> str:
+    """`url` without trailing slash, with https:// added when no scheme is given."""
+    url = (url or "").strip().rstrip("/")
+    if not url:
+        raise SourceError(f"{system}: Bitte die {what} angeben.")
+    if "://" not in url:
+        url = "https://" + url
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise SourceError(f"{system}: Die {what} ist ungültig. Bitte eine Adresse wie https://server.firma.de angeben.")
+    return url
