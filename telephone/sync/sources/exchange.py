@@ -19,7 +19,7 @@ from exchangelib import errors as ews
 
 from telephone.sync.base import Record, Source, SourceError, SourceField, register
 from telephone.sync.sources.http import base_url, host_of, network_error
-from telephone.sync.sources.mapping import full_name, split_salutation, text
+from telephone.sync.sources.mapping import record, text
 
 log = logging.getLogger(__name__)
 
@@ -40,23 +40,13 @@ DEFAULT_FOLDER_NAMES = {"", "contacts", "kontakte"}
 
 def contact_record(item) -> Record:
     """An exchangelib Contact as a Record (business, mobile and fax numbers; home numbers stay private)."""
-    complete = getattr(item, "complete_name", None)
-    gender, honorific = split_salutation(getattr(complete, "title", None))
-    phones = [(PHONE_LABELS[p.label], text(p.phone_number)) for p in getattr(item, "phone_numbers", None) or ()
-              if p.label in PHONE_LABELS and text(p.phone_number)]
-    emails = sorted((e for e in getattr(item, "email_addresses", None) or () if text(e.email)),
-                    key=lambda e: text(e.label))
-    return Record(
-        internal_id=text(item.id),
-        display_name=full_name(item.given_name, item.surname, item.display_name),
-        family_name=text(item.surname),
-        given_name=text(item.given_name),
-        honorific_prefix=honorific,
-        gender=gender,
-        phones=phones,
-        emails=[("WORK", text(e.email)) for e in emails],
-        company=text(item.company_name),
-        job_title=text(item.job_title),
+    emails = sorted(getattr(item, "email_addresses", None) or (), key=lambda e: text(e.label))
+    return record(
+        item.id, given=item.given_name, family=item.surname, display=item.display_name,
+        salutation=getattr(getattr(item, "complete_name", None), "title", None),
+        phones=[(PHONE_LABELS[p.label], p.phone_number) for p in getattr(item, "phone_numbers", None) or ()
+                if p.label in PHONE_LABELS],
+        emails=[e.email for e in emails], company=item.company_name, job_title=item.job_title,
     )
 
 

@@ -11,13 +11,15 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from abc import abstractmethod
 from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
+from typing import ClassVar, Iterable, Iterator
 from urllib.parse import urlparse
 
 import requests
 
-from telephone.sync.base import SourceError
+from telephone.sync.base import Record, Source, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -179,3 +181,34 @@ def base_url(url: str, system: str, what: str = "Adresse") -> str:
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise SourceError(f"{system}: Die {what} ist ungültig. Bitte eine Adresse wie https://server.firma.de angeben.")
     return url
+
+
+class ApiSource(Source):
+    """A source read page by page over HTTP; subclasses implement `_pages`."""
+
+    system: ClassVar[str]
+
+    @abstractmethod
+    def _pages(self, client: HttpClient) -> Iterator[list[Record]]:
+        """Authenticate with `client` and yield the records page by page."""
+
+    def _page_noun(self) -> str:
+        return "Kontakte"
+
+    def fetch(self) -> Iterable[Record]:
+        """Yield every record of every page."""
+        client = HttpClient(self.system, timeout=self.timeout)
+        try:
+            for page in self._pages(client):
+                yield from page
+        finally:
+            client.close()
+
+    def test_connection(self) -> str:
+        """Authenticate and read the first page."""
+        client = HttpClient(self.system, timeout=self.timeout)
+        try:
+            page = next(iter(self._pages(client)), [])
+        finally:
+            client.close()
+        return f"Verbindung erfolgreich – {len(page)} {self._page_noun()} auf der ersten Seite gelesen."

@@ -19,15 +19,17 @@ Two modes:
 from __future__ import annotations
 
 import re
-from typing import Iterable, Iterator
+from typing import Iterator
 from urllib.parse import quote
 
 import msal
 import requests
 
-from telephone.sync.base import Record, Source, SourceError, SourceField, register
-from telephone.sync.sources.http import HttpClient, host_of, network_error, server_error, unexpected_answer
-from telephone.sync.sources.mapping import full_name, split_salutation, text
+from telephone.sync.base import Record, SourceError, SourceField, register
+from telephone.sync.sources.http import (
+    ApiSource, HttpClient, host_of, network_error, server_error, unexpected_answer,
+)
+from telephone.sync.sources.mapping import record, text
 
 SYSTEM = "Microsoft 365"
 LOGIN_HOST = "login.microsoftonline.com"
@@ -60,73 +62,47 @@ PERMISSION_HINT = {
 _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*$")
 
 
-def _phones(*groups: tuple[str, Iterable]) -> list[tuple[str, str]]:
-    phones = []
-    for kind, numbers in groups:
-        for number in numbers or ():
-            if text(number):
-                phones.append((kind, text(number)))
-    return phones
-
-
 ORG_PHONE_TYPES = {"business": "WORK", "mobile": "MOBILE", "businessFax": "WORK_FAX"}
 
 
 def contact_record(item: dict) -> Record:
-    """A personal contact (Outlook contacts folder) as a Record."""
-    gender, honorific = split_salutation(item.get("title"))
-    return Record(
-        internal_id=text(item.get("id")),
-        display_name=full_name(item.get("givenName"), item.get("surname"), item.get("displayName")),
-        family_name=text(item.get("surname")),
-        given_name=text(item.get("givenName")),
-        honorific_prefix=honorific,
-        gender=gender,
-        phones=_phones(("WORK", item.get("businessPhones")), ("MOBILE", [item.get("mobilePhone")])),
-        emails=[("WORK", text(e.get("address"))) for e in item.get("emailAddresses") or ()
-                if isinstance(e, dict) and text(e.get("address"))],
-        company=text(item.get("companyName")),
-        job_title=text(item.get("jobTitle")),
+    """A personal contact (Outlook contacts folder) as a Record; `title` is the salutation/degree."""
+    return record(
+        item.get("id"), given=item.get("givenName"), family=item.get("surname"), display=item.get("displayName"),
+        salutation=item.get("title"),
+        phones=[*(("WORK", n) for n in item.get("businessPhones") or ()), ("MOBILE", item.get("mobilePhone"))],
+        emails=[e.get("address") for e in item.get("emailAddresses") or () if isinstance(e, dict)],
+        company=item.get("companyName"), job_title=item.get("jobTitle"),
     )
 
 
 def user_record(item: dict) -> Record:
     """A user of the organisation's directory as a Record."""
-    return Record(
-        internal_id=text(item.get("id")),
-        display_name=full_name(item.get("givenName"), item.get("surname"), item.get("displayName")),
-        family_name=text(item.get("surname")),
-        given_name=text(item.get("givenName")),
-        phones=_phones(("WORK", item.get("businessPhones")), ("MOBILE", [item.get("mobilePhone")]),
-                       ("WORK_FAX", [item.get("faxNumber")])),
-        emails=[("WORK", text(item.get("mail")))] if text(item.get("mail")) else [],
-        company=text(item.get("companyName")),
-        job_title=text(item.get("jobTitle")),
+    return record(
+        item.get("id"), given=item.get("givenName"), family=item.get("surname"), display=item.get("displayName"),
+        phones=[*(("WORK", n) for n in item.get("businessPhones") or ()), ("MOBILE", item.get("mobilePhone")),
+                ("WORK_FAX", item.get("faxNumber"))],
+        emails=[item.get("mail")], company=item.get("companyName"), job_title=item.get("jobTitle"),
     )
 
 
 def org_contact_record(item: dict) -> Record:
     """An organisational contact (mail contact in the directory) as a Record."""
-    phones = [(ORG_PHONE_TYPES[p.get("type")], text(p.get("number"))) for p in item.get("phones") or ()
-              if isinstance(p, dict) and p.get("type") in ORG_PHONE_TYPES and text(p.get("number"))]
-    return Record(
-        internal_id=text(item.get("id")),
-        display_name=full_name(item.get("givenName"), item.get("surname"), item.get("displayName")),
-        family_name=text(item.get("surname")),
-        given_name=text(item.get("givenName")),
-        phones=phones,
-        emails=[("WORK", text(item.get("mail")))] if text(item.get("mail")) else [],
-        company=text(item.get("companyName")),
-        job_title=text(item.get("jobTitle")),
+    return record(
+        item.get("id"), given=item.get("givenName"), family=item.get("surname"), display=item.get("displayName"),
+        phones=[(ORG_PHONE_TYPES[p.get("type")], p.get("number")) for p in item.get("phones") or ()
+                if isinstance(p, dict) and p.get("type") in ORG_PHONE_TYPES],
+        emails=[item.get("mail")], company=item.get("companyName"), job_title=item.get("jobTitle"),
     )
 
 
 @register
-class Microsoft365Source(Source):
+class Microsoft365Source(ApiSource):
     """Contacts of one mailbox or the whole directory, read through Microsoft Graph."""
 
     type = "m365"
     label = "Microsoft 365"
+    system = SYSTEM
     description = (
         "Liest Kontakte über Microsoft Graph. Dafür wird im Microsoft Entra Admin Center eine "
         "App-Registrierung mit geheimem Clientschlüssel angelegt und ihr die Anwendungsberechtigung "
@@ -230,7 +206,7 @@ class Microsoft365Source(Source):
 
     # ------------------------------------------------------------------ Graph
 
-    def _pages(self, client: HttpClient, token: str, url: str) -> Iterator[list[dict]]:
+    def _graph_pages(self, client: HttpClient, token: str, url: str) -> Iterator[list[dict]]:
         """Yield the `value` list of every page, following `@odata.nextLink`."""
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         while url:
@@ -264,28 +240,13 @@ class Microsoft365Source(Source):
             (f"{GRAPH}/contacts?$select={ORG_CONTACT_FIELDS}&$top={PAGE_SIZE}", org_contact_record),
         ]
 
-    def fetch(self) -> Iterable[Record]:
-        """Yield every contact (mailbox mode) or every user and organisational contact (directory mode)."""
+    def _pages(self, client: HttpClient) -> Iterator[list[Record]]:
+        """Get a token, then yield every page of every list the mode reads."""
         self._check_settings()
         token = self._acquire_token()
-        client = HttpClient(SYSTEM, timeout=self.timeout)
-        try:
-            for url, to_record in self._collections():
-                for page in self._pages(client, token, url):
-                    for item in page:
-                        yield to_record(item)
-        finally:
-            client.close()
+        for url, to_record in self._collections():
+            for page in self._graph_pages(client, token, url):
+                yield [to_record(item) for item in page]
 
-    def test_connection(self) -> str:
-        """Get a token and read the first page."""
-        self._check_settings()
-        token = self._acquire_token()
-        client = HttpClient(SYSTEM, timeout=self.timeout)
-        try:
-            url, _ = self._collections()[0]
-            page = next(self._pages(client, token, url))
-        finally:
-            client.close()
-        what = "Kontakte" if self.mode == "mailbox" else "Benutzer"
-        return f"Verbindung erfolgreich – {len(page)} {what} auf der ersten Seite gelesen."
+    def _page_noun(self) -> str:
+        return "Kontakte" if self.mode == "mailbox" else "Benutzer"

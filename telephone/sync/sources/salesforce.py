@@ -9,14 +9,14 @@ Contacts come from the REST query resource, up to 2,000 per page, following
 """
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from typing import Iterator
 from urllib.parse import urljoin
 
-from telephone.sync.base import Record, Source, SourceError, SourceField, register
+from telephone.sync.base import Record, SourceError, SourceField, register
 from telephone.sync.sources.http import (
-    HttpClient, base_url, host_of, server_error, unexpected_answer,
+    ApiSource, HttpClient, base_url, host_of, server_error, unexpected_answer,
 )
-from telephone.sync.sources.mapping import full_name, split_salutation, text
+from telephone.sync.sources.mapping import record, text
 
 SYSTEM = "Salesforce"
 API_VERSION = "v62.0"
@@ -52,31 +52,23 @@ API_ERRORS = {
 
 
 def contact_record(item: dict) -> Record:
-    """A Contact row of the query result as a Record."""
-    gender, honorific = split_salutation(item.get("Salutation"))
+    """A Contact row of the query result as a Record (`Title` is the job title)."""
     account = item.get("Account") if isinstance(item.get("Account"), dict) else {}
-    phones = [(kind, text(item.get(key))) for kind, key in
-              (("WORK", "Phone"), ("MOBILE", "MobilePhone"), ("WORK_FAX", "Fax")) if text(item.get(key))]
-    return Record(
-        internal_id=text(item.get("Id")),
-        display_name=full_name(item.get("FirstName"), item.get("LastName"), item.get("Name")),
-        family_name=text(item.get("LastName")),
-        given_name=text(item.get("FirstName")),
-        honorific_prefix=honorific,
-        gender=gender,
-        phones=phones,
-        emails=[("WORK", text(item.get("Email")))] if text(item.get("Email")) else [],
-        company=text(account.get("Name")),
-        job_title=text(item.get("Title")),
+    return record(
+        item.get("Id"), given=item.get("FirstName"), family=item.get("LastName"), display=item.get("Name"),
+        salutation=item.get("Salutation"),
+        phones=[("WORK", item.get("Phone")), ("MOBILE", item.get("MobilePhone")), ("WORK_FAX", item.get("Fax"))],
+        emails=[item.get("Email")], company=account.get("Name"), job_title=item.get("Title"),
     )
 
 
 @register
-class SalesforceSource(Source):
+class SalesforceSource(ApiSource):
     """The contacts of a Salesforce org, read through the REST API."""
 
     type = "salesforce"
     label = "Salesforce"
+    system = SYSTEM
     description = (
         "Liest alle Kontakte (Contact) einer Salesforce-Organisation. Dafür wird in Salesforce eine "
         "verbundene App mit aktiviertem Client-Credentials-Flow und einem Ausführungsbenutzer angelegt, "
@@ -148,7 +140,7 @@ class SalesforceSource(Source):
                                "nicht über die API lesen.")
         return server_error(SYSTEM, response)
 
-    def _pages(self, client: HttpClient) -> Iterator[list[dict]]:
+    def _pages(self, client: HttpClient) -> Iterator[list[Record]]:
         token, instance = self._authenticate(client)
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         url, params = f"{instance}/services/data/{API_VERSION}/query", {"q": QUERY}
@@ -159,28 +151,9 @@ class SalesforceSource(Source):
             data = client.json(response)
             if not isinstance(data, dict) or not isinstance(data.get("records"), list):
                 raise unexpected_answer(SYSTEM, host_of(instance), "Liste „records“ fehlt")
-            yield [item for item in data["records"] if isinstance(item, dict)]
+            yield [contact_record(item) for item in data["records"] if isinstance(item, dict)]
             if data.get("done", True) or not data.get("nextRecordsUrl"):
                 return
             url, params = urljoin(instance + "/", data["nextRecordsUrl"]), None
             if host_of(url) != host_of(instance):
                 raise unexpected_answer(SYSTEM, host_of(url), "Folgeseite auf fremdem Server")
-
-    def fetch(self) -> Iterable[Record]:
-        """Yield every Contact of the org."""
-        client = HttpClient(SYSTEM, timeout=self.timeout)
-        try:
-            for page in self._pages(client):
-                for item in page:
-                    yield contact_record(item)
-        finally:
-            client.close()
-
-    def test_connection(self) -> str:
-        """Authenticate and read the first page of contacts."""
-        client = HttpClient(SYSTEM, timeout=self.timeout)
-        try:
-            page = next(self._pages(client))
-        finally:
-            client.close()
-        return f"Verbindung erfolgreich – {len(page)} Kontakte auf der ersten Seite gelesen."

@@ -16,11 +16,11 @@ supported by this source.
 """
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from typing import Iterator
 
-from telephone.sync.base import Record, Source, SourceError, SourceField, register
-from telephone.sync.sources.http import HttpClient, base_url, host_of, server_error, unexpected_answer
-from telephone.sync.sources.mapping import full_name, split_salutation, text
+from telephone.sync.base import Record, SourceError, SourceField, register
+from telephone.sync.sources.http import ApiSource, HttpClient, base_url, host_of, server_error, unexpected_answer
+from telephone.sync.sources.mapping import record, text
 
 SYSTEM = "SugarCRM"
 PAGE_SIZE = 200
@@ -30,23 +30,14 @@ DEFAULT_PLATFORM = "telefonie"
 
 def contact_record(item: dict) -> Record:
     """A Sugar Contacts record as a Record (`title` is the job title, `salutation` the form of address)."""
-    gender, honorific = split_salutation(item.get("salutation"))
-    addresses = [e for e in item.get("email") or () if isinstance(e, dict) and text(e.get("email_address"))
-                 and not e.get("invalid_email")]
+    addresses = [e for e in item.get("email") or () if isinstance(e, dict) and not e.get("invalid_email")]
     addresses.sort(key=lambda e: not e.get("primary_address"))
-    phones = [(kind, text(item.get(key))) for kind, key in
-              (("WORK", "phone_work"), ("MOBILE", "phone_mobile"), ("WORK_FAX", "phone_fax")) if text(item.get(key))]
-    return Record(
-        internal_id=text(item.get("id")),
-        display_name=full_name(item.get("first_name"), item.get("last_name")),
-        family_name=text(item.get("last_name")),
-        given_name=text(item.get("first_name")),
-        honorific_prefix=honorific,
-        gender=gender,
-        phones=phones,
-        emails=[("WORK", text(e["email_address"])) for e in addresses],
-        company=text(item.get("account_name")),
-        job_title=text(item.get("title")),
+    return record(
+        item.get("id"), given=item.get("first_name"), family=item.get("last_name"), salutation=item.get("salutation"),
+        phones=[("WORK", item.get("phone_work")), ("MOBILE", item.get("phone_mobile")),
+                ("WORK_FAX", item.get("phone_fax"))],
+        emails=[e.get("email_address") for e in addresses],
+        company=item.get("account_name"), job_title=item.get("title"),
     )
 
 
@@ -130,11 +121,12 @@ class _Session:
 
 
 @register
-class SugarCRMSource(Source):
+class SugarCRMSource(ApiSource):
     """The contacts of a SugarCRM instance (not SuiteCRM)."""
 
     type = "sugarcrm"
     label = "SugarCRM"
+    system = SYSTEM
     description = (
         "Liest alle Kontakte einer SugarCRM-Instanz über die REST-API (v11). "
         "Der Benutzer braucht Leserechte auf das Modul Kontakte. SuiteCRM wird nicht unterstützt."
@@ -156,7 +148,7 @@ class SugarCRMSource(Source):
     def platform(self) -> str:
         return text(self.options.get("platform")) or DEFAULT_PLATFORM
 
-    def _pages(self, client: HttpClient) -> Iterator[list[dict]]:
+    def _pages(self, client: HttpClient) -> Iterator[list[Record]]:
         api = base_url(self.url, SYSTEM, "Adresse der Sugar-Instanz") + "/rest/v11"
         if not text(self.login) or not self.password:
             raise SourceError(f"{SYSTEM}: Bitte Benutzername und Passwort angeben.")
@@ -170,27 +162,8 @@ class SugarCRMSource(Source):
                 raise unexpected_answer(SYSTEM, host_of(api), "Liste „records“ fehlt")
             records = [item for item in data["records"] if isinstance(item, dict)]
             if records:
-                yield records
+                yield [contact_record(item) for item in records]
             next_offset = data.get("next_offset", -1)
             if not records or not isinstance(next_offset, int) or next_offset <= offset:
                 return  # -1 ends the list; anything not moving forward would loop
             offset = next_offset
-
-    def fetch(self) -> Iterable[Record]:
-        """Yield every contact."""
-        client = HttpClient(SYSTEM, timeout=self.timeout)
-        try:
-            for page in self._pages(client):
-                for item in page:
-                    yield contact_record(item)
-        finally:
-            client.close()
-
-    def test_connection(self) -> str:
-        """Log in and read the first page of contacts."""
-        client = HttpClient(SYSTEM, timeout=self.timeout)
-        try:
-            page = next(iter(self._pages(client)), [])
-        finally:
-            client.close()
-        return f"Verbindung erfolgreich – {len(page)} Kontakte auf der ersten Seite gelesen."
