@@ -9,6 +9,7 @@ from flask_login import current_user
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
+from . import events
 from .config import Config, default_database_url, load_secret_key
 from .extensions import babel, csrf, db, htmx, login_manager, migrate
 
@@ -38,9 +39,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     _init_extensions(app)
+    events.init_app(app)
     _register_blueprints(app)
     _register_cli(app)
     _register_request_hooks(app)
+    _start_scheduler(app)
+
+    @app.get("/")
+    def index():
+        return redirect(url_for("addresses.index"))
 
     @app.get("/healthz")
     @public
@@ -65,11 +72,17 @@ def _database_url(app: Flask) -> str:
 
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, _record):
-    """Enforce foreign keys and let readers work while the webhook writes (SQLite only)."""
+    """Enforce foreign keys, let readers work while the webhook writes, fold umlauts (SQLite only)."""
     if type(dbapi_connection).__module__.startswith("sqlite3"):
+        # SQLite's lower() folds ASCII only; Python's lets „MÜLLER“ find „Müller“ as on PostgreSQL.
+        dbapi_connection.create_function(
+            "lower", 1, lambda value: value.lower() if isinstance(value, str) else value, deterministic=True
+        )
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
+        # In WAL mode NORMAL keeps the database consistent and saves an fsync per commit.
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=5000")
         cursor.close()
 
@@ -108,16 +121,20 @@ def _init_extensions(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from .addresses import bp as addresses_bp
+    from .api import bp as api_bp
     from .auth import bp as auth_bp
     from .calls import bp as calls_bp
+    from .calls.stream import stream_bp
     from .phonebook import bp as phonebook_bp
     from .settings import bp as settings_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(addresses_bp)
     app.register_blueprint(calls_bp)
+    app.register_blueprint(stream_bp)
     app.register_blueprint(phonebook_bp)
     app.register_blueprint(settings_bp)
+    app.register_blueprint(api_bp)
 
     from .i18n import register_template_helpers
 
@@ -126,10 +143,21 @@ def _register_blueprints(app: Flask) -> None:
 
 def _register_cli(app: Flask) -> None:
     from .auth.cli import users_cli
+    from .phonebook.cli import phonebook_cli
     from .settings.cli import settings_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(settings_cli)
+    app.cli.add_command(phonebook_cli)
+
+
+def _start_scheduler(app: Flask) -> None:
+    """The in-process scheduler: phonebook syncs and closing calls that never ended."""
+    from . import journal
+    from .sync import schedule
+
+    if schedule.init_app(app):
+        journal.register_jobs(app)
 
 
 def _register_request_hooks(app: Flask) -> None:

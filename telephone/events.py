@@ -1,16 +1,279 @@
-"""Event bus for live call banners.
+"""Event bus and fan-out for live call banners, and SSE framing.
 
 The webhook stores a CallEvent, commits, then calls `publish(call_event_id)`.
-Streams (`GET /events`) subscribe and render the banner for that call. The
-payload that travels between processes is only the id.
+Only that id travels: in-process by default, through PostgreSQL LISTEN/NOTIFY
+or Redis pub/sub when `EVENT_BUS_URL` is set so that every process hears it.
+Each process has one `Hub`: a dispatcher thread that loads the call once,
+renders its banner once per language in use and hands it to every stream of
+that process. Streams themselves never touch the database while they wait.
 """
 from __future__ import annotations
 
+import logging
+import queue
+import threading
+import time
+from typing import Callable
+
+from flask import Flask, current_app
+
+from . import banners
+from .extensions import db
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telephone_events"
+EXTENSION_KEY = "telephone.events"
+
 
 def publish(call_event_id: int) -> None:
-    """Announce a stored CallEvent to every open stream (after the commit)."""
-    from flask import current_app
+    """Announce a committed CallEvent to every open stream in every process."""
+    hub = current_app.extensions.get(EXTENSION_KEY)
+    if hub is not None:
+        hub.bus.publish(call_event_id)
 
-    bus = current_app.extensions.get("telephone.events")
-    if bus is not None:
-        bus.publish(call_event_id)
+
+def hub() -> Hub:
+    return current_app.extensions[EXTENSION_KEY]
+
+
+def init_app(app: Flask) -> None:
+    app.extensions[EXTENSION_KEY] = Hub(app, make_bus(app.config.get("EVENT_BUS_URL")))
+
+
+def format_sse(data: str, event: str | None = None, event_id: int | None = None) -> str:
+    """One server-sent event; multi-line data becomes several `data:` lines."""
+    lines = []
+    if event_id is not None:
+        lines.append(f"id: {event_id}")
+    if event:
+        lines.append(f"event: {event}")
+    lines.extend(f"data: {line}" for line in data.splitlines() or [""])
+    return "\n".join(lines) + "\n\n"
+
+
+# --------------------------------------------------------------------------- streams
+
+
+class Subscription:
+    """The queue of one open stream."""
+
+    def __init__(self, user_id: int, locale: str):
+        self.user_id = user_id
+        self.locale = locale
+        self._queue: queue.SimpleQueue[banners.Banner] = queue.SimpleQueue()
+
+    def put(self, banner: banners.Banner) -> None:
+        self._queue.put(banner)
+
+    def get(self, timeout: float) -> banners.Banner | None:
+        try:
+            return self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+
+class Hub:
+    """Fans banners out to the streams of this process."""
+
+    def __init__(self, app: Flask, bus: Bus):
+        self.app = app
+        self.bus = bus
+        bus.deliver = self.deliver
+        bus.on_reconnect = self.catch_up
+        self._subscriptions: set[Subscription] = set()
+        self._lock = threading.Lock()
+        self._inbox: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._dispatcher: threading.Thread | None = None
+        self.last_event_id = 0
+
+    def subscribe(self, user_id: int, locale: str) -> Subscription:
+        subscription = Subscription(user_id, locale)
+        with self._lock:
+            self._subscriptions.add(subscription)
+            if self._dispatcher is None:
+                self._dispatcher = threading.Thread(target=self._dispatch_forever, name="banner-dispatcher",
+                                                    daemon=True)
+                self._dispatcher.start()
+                self.bus.listen()
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        with self._lock:
+            self._subscriptions.discard(subscription)
+
+    @property
+    def stream_count(self) -> int:
+        return len(self._subscriptions)
+
+    def deliver(self, call_event_id: int) -> None:
+        """Called by the bus for every published event id (any thread)."""
+        self._inbox.put(call_event_id)
+
+    def catch_up(self) -> None:
+        """After a bus reconnect: deliver the events this process may have missed."""
+        self._inbox.put(-1)
+
+    def _dispatch_forever(self) -> None:
+        while True:
+            event_id = self._inbox.get()
+            try:
+                self._dispatch(event_id)
+            except Exception:  # a broken event must not stop the banners of later calls
+                log.exception("could not dispatch call event %s", event_id)
+
+    def _dispatch(self, event_id: int) -> None:
+        with self._lock:
+            subscriptions = list(self._subscriptions)
+        if not subscriptions:
+            return
+        locales = tuple(sorted({s.locale for s in subscriptions}))
+        with self.app.test_request_context("/"):
+            try:
+                if event_id == -1:
+                    found = banners.replay(self.last_event_id, locales) if self.last_event_id else []
+                else:
+                    banner = banners.banner_for_event(event_id, locales)
+                    found = [banner] if banner else []
+            finally:
+                db.session.remove()
+        for banner in found:
+            self.last_event_id = max(self.last_event_id, banner.event_id)
+            for subscription in subscriptions:
+                subscription.put(banner)
+
+
+# --------------------------------------------------------------------------- buses
+
+
+class Bus:
+    """Carries event ids between processes; `deliver` is set by the Hub."""
+
+    deliver: Callable[[int], None]
+    on_reconnect: Callable[[], None] | None = None
+
+    def publish(self, call_event_id: int) -> None:
+        raise NotImplementedError
+
+    def listen(self) -> None:
+        """Start hearing events from other processes (called once, when a stream opens)."""
+
+
+class LocalBus(Bus):
+    """One process (SQLite, development): the id goes straight to the hub."""
+
+    def publish(self, call_event_id: int) -> None:
+        self.deliver(call_event_id)
+
+
+class _ListeningBus(Bus):
+    """A bus with a listener thread that reconnects with backoff and asks for a catch-up."""
+
+    name = "bus"
+
+    def __init__(self, url: str):
+        self.url = url
+        self._publish_lock = threading.Lock()
+
+    def listen(self) -> None:
+        threading.Thread(target=self._listen_forever, name=f"{self.name}-listener", daemon=True).start()
+
+    def _listen_forever(self) -> None:
+        delay, first = 0.5, True
+        while True:
+            try:
+                self._listen(ready=lambda: None if first else self._reconnected())
+            except Exception as exc:  # connection lost: retry, never give up
+                log.warning("%s listener lost its connection (%s); retrying in %.1fs", self.name, exc, delay)
+            first = False
+            time.sleep(delay)
+            delay = min(delay * 2, 10)
+
+    def _reconnected(self) -> None:
+        log.info("%s listener reconnected", self.name)
+        if self.on_reconnect:
+            self.on_reconnect()
+
+    def _listen(self, ready: Callable[[], None]) -> None:
+        raise NotImplementedError
+
+    def _deliver_payload(self, payload: str | bytes) -> None:
+        try:
+            self.deliver(int(payload))
+        except ValueError:
+            log.warning("%s: ignoring payload %r", self.name, payload)
+
+
+class PostgresBus(_ListeningBus):
+    """Several processes on PostgreSQL: NOTIFY carries the id, LISTEN hears it."""
+
+    name = "postgresql"
+
+    def __init__(self, url: str):
+        super().__init__(url.replace("postgresql+psycopg://", "postgresql://", 1))
+        self._connection = None
+
+    def publish(self, call_event_id: int) -> None:
+        import psycopg
+
+        with self._publish_lock:
+            for attempt in (1, 2):
+                try:
+                    if self._connection is None or self._connection.closed:
+                        self._connection = psycopg.connect(self.url, autocommit=True, connect_timeout=3)
+                    self._connection.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(call_event_id)))
+                    return
+                except psycopg.OperationalError:
+                    self._connection = None
+                    if attempt == 2:
+                        raise
+
+    def _listen(self, ready: Callable[[], None]) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True, connect_timeout=3) as connection:
+            connection.execute(f"LISTEN {CHANNEL}")
+            ready()
+            for notify in connection.notifies():
+                self._deliver_payload(notify.payload)
+
+
+class RedisBus(_ListeningBus):
+    """Several processes with Redis: PUBLISH carries the id, SUBSCRIBE hears it."""
+
+    name = "redis"
+
+    def __init__(self, url: str):
+        super().__init__(url)
+        import redis
+
+        self._client = redis.Redis.from_url(url, socket_connect_timeout=3)
+
+    def publish(self, call_event_id: int) -> None:
+        self._client.publish(CHANNEL, str(call_event_id))
+
+    def _listen(self, ready: Callable[[], None]) -> None:
+        import redis
+
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=3, health_check_interval=30)
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        try:
+            pubsub.subscribe(CHANNEL)
+            ready()
+            for message in pubsub.listen():
+                if message and message.get("type") == "message":
+                    self._deliver_payload(message["data"])
+        finally:
+            pubsub.close()
+            client.close()
+
+
+def make_bus(url: str | None) -> Bus:
+    """The bus for EVENT_BUS_URL: unset → in-process, postgresql://… or redis://…."""
+    if not url:
+        return LocalBus()
+    if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        return PostgresBus(url.replace("postgres://", "postgresql://", 1))
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return RedisBus(url)
+    raise ValueError(f"EVENT_BUS_URL must start with postgresql:// or redis://, not {url.split(':', 1)[0]}://")

@@ -178,6 +178,8 @@ class PhonebookEntry(db.Model):
     source_id: Mapped[int | None] = mapped_column(ForeignKey("sync_source.id", ondelete="CASCADE"), index=True)
     internal_id: Mapped[str | None] = mapped_column(String(200))
     display_name: Mapped[str] = mapped_column(String(200), index=True)
+    # display_name folded for sorting and searching (case and umlauts: "Ärzte" sorts as "arzte")
+    sort_name: Mapped[str] = mapped_column(String(200), default="", index=True)
     family_name: Mapped[str] = mapped_column(String(120), default="")
     given_name: Mapped[str] = mapped_column(String(120), default="")
     honorific_prefix: Mapped[str] = mapped_column(String(60), default="")

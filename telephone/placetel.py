@@ -1,8 +1,19 @@
 """Placetel: account mapping (Xentral's format), REST client and Notify parsing."""
 from __future__ import annotations
 
+import hashlib
+import hmac
+
+import logging
 import re
 from dataclasses import dataclass
+from typing import Iterator
+
+import requests
+from flask import current_app
+from flask_babel import gettext as _
+
+log = logging.getLogger(__name__)
 
 SIPUID_PATTERN = re.compile(r"^[A-Za-z0-9._+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
@@ -22,6 +33,37 @@ class AccountMappingError(ValueError):
         self.problems = problems
 
 
+def _mapping_lines(text: str | None) -> Iterator[tuple[int, str, str]]:
+    """(line number, user name, SIP UID) of every line that is neither blank nor a comment.
+
+    A line without a colon yields empty parts.
+    """
+    for number, line in enumerate((text or "").splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        username, colon, sipuid = (part.strip() for part in line.partition(":"))
+        yield (number, username, sipuid) if colon else (number, "", "")
+
+
+def mapped_accounts(text: str | None) -> dict[str, str]:
+    """User name → SIP UID from a stored mapping, skipping faulty lines instead of failing.
+
+    The first valid line for a user wins, as in `parse_account_mapping`. Used at
+    run time, where a mapping saved before a user was renamed must not break dialling.
+    """
+    accounts: dict[str, str] = {}
+    for _number, username, sipuid in _mapping_lines(text):
+        if username and SIPUID_PATTERN.match(sipuid) and username not in accounts:
+            accounts[username] = sipuid
+    return accounts
+
+
+def sipuid_for(username: str) -> str | None:
+    """The Placetel SIP UID mapped to `username` in the `placetel.accounts` setting, or None."""
+    return stored_accounts().get(username)
+
+
 def parse_account_mapping(text: str, known_usernames: set[str]) -> list[AccountLine]:
     """Parse lines `Benutzername:SIP-UID` (e.g. `anna:777123456@fpbx.de`).
 
@@ -31,12 +73,8 @@ def parse_account_mapping(text: str, known_usernames: set[str]) -> list[AccountL
     accounts: list[AccountLine] = []
     problems: list[str] = []
     first_line_of: dict[str, int] = {}
-    for number, line in enumerate((text or "").splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        username, colon, sipuid = (part.strip() for part in line.partition(":"))
-        if not colon or not username or not sipuid:
+    for number, username, sipuid in _mapping_lines(text):
+        if not username or not sipuid:
             problems.append(f"Zeile {number}: Format ist „Benutzername:SIP-UID“ (z. B. anna:777123456@fpbx.de).")
             continue
         if username not in known_usernames:
@@ -53,3 +91,286 @@ def parse_account_mapping(text: str, known_usernames: set[str]) -> list[AccountL
     if problems:
         raise AccountMappingError(problems)
     return accounts
+
+
+def stored_accounts() -> dict[str, str]:
+    """User name → SIP UID from the `placetel.accounts` setting (faulty lines skipped)."""
+    from . import site_settings
+
+    return mapped_accounts(site_settings.get("placetel.accounts"))
+
+
+def accounts_by_sipuid(text: str) -> dict[str, str]:
+    """SIP UID (lower case) → user name; for a shared phone the first user wins, as in Xentral."""
+    mapping: dict[str, str] = {}
+    for username, sipuid in mapped_accounts(text).items():
+        mapping.setdefault(sipuid.lower(), username)
+    return mapping
+
+
+def account_usernames_for(sipuid: str) -> list[str]:
+    """The users mapped to a SIP account (a shared phone may have several)."""
+    sipuid = (sipuid or "").strip().lower()
+    return [username for username, mapped in stored_accounts().items() if mapped.lower() == sipuid]
+
+
+# --------------------------------------------------------------------------- Notify API (webhook)
+
+SIGNATURE_HEADER = "X-PLACETEL-SIGNATURE"
+# Placetel's bodies are a few hundred bytes; anything much larger is not a notification.
+MAX_NOTIFY_BYTES = 8 * 1024
+NOTIFY_EVENTS = ("IncomingCall", "OutgoingCall", "CallAccepted", "HungUp")
+# Placetel documents call_id as 64 hex digits (SHA-256). We accept 8–64 hex digits so that a
+# shorter id of a future or test sender still works, but nothing else: the id ends up in the
+# database (64 characters at most) and in HTML element ids of the live banners.
+CALL_ID_PATTERN = re.compile(r"^[0-9a-fA-F]{8,64}$")
+KNOWN_HANGUP_TYPES = ("accepted", "missed", "voicemail", "blocked", "busy", "canceled", "unavailable",
+                      "congestion")
+_FIELD_LIMIT = 120
+
+
+def sign(raw_body: bytes, secret: str) -> str:
+    """Lowercase hex HMAC-SHA256 of the raw body, as Placetel sends it in X-PLACETEL-SIGNATURE."""
+    return hmac.new(secret.encode("utf-8"), raw_body, hashlib.sha256).hexdigest()
+
+
+def verify_signature(raw_body: bytes, header: str | None, secret: str) -> bool:
+    """True when `header` is the signature of `raw_body` under `secret` (constant-time compare)."""
+    if not header:
+        return False
+    return hmac.compare_digest(sign(raw_body, secret), header.strip().lower())
+
+
+class InvalidNotify(ValueError):
+    """A Notify request that cannot be a Placetel event; the message is the plain-text answer."""
+
+
+@dataclass(frozen=True)
+class NotifyEvent:
+    """One parsed Placetel Notify request."""
+
+    event: str  # IncomingCall | OutgoingCall | CallAccepted | HungUp
+    call_id: str  # lower-case hex
+    from_number: str = ""  # a number, "anonymous" or a SIP id for internal calls
+    to_number: str = ""
+    direction: str = ""  # in | out | "" (not sent)
+    peer: str = ""  # SIP account that answered (CallAccepted) or dials (OutgoingCall)
+    type: str = ""  # HungUp: accepted, missed, voicemail, busy, … (unknown types are kept)
+    duration: int | None = None  # HungUp: seconds
+
+    def payload(self) -> dict:
+        """The fields as stored in CallEvent.payload (Placetel's own key names)."""
+        data = {"event": self.event, "call_id": self.call_id, "from": self.from_number, "to": self.to_number,
+                "direction": self.direction, "peer": self.peer, "type": self.type, "duration": self.duration}
+        return {key: value for key, value in data.items() if value not in ("", None)}
+
+
+def _text_field(form, key: str) -> str:
+    value = (form.get(key) or "").strip()
+    if len(value) > _FIELD_LIMIT:
+        raise InvalidNotify(f"Feld „{key}“ ist zu lang / field '{key}' is too long.")
+    return value
+
+
+def parse_notify(form) -> NotifyEvent:
+    """Validate the form fields of a Notify request; raises InvalidNotify with a German/English reason.
+
+    Required are `event` (one of the four documented ones) and `call_id`; `duration`
+    must be a non-negative whole number when sent. Unknown HungUp types are accepted.
+    """
+    event = (form.get("event") or "").strip()
+    if not event:
+        raise InvalidNotify("Feld „event“ fehlt / field 'event' is missing.")
+    if event not in NOTIFY_EVENTS:
+        raise InvalidNotify(f"Unbekanntes Ereignis / unknown event: {event[:40]!r}")
+    call_id = (form.get("call_id") or "").strip()
+    if not call_id:
+        raise InvalidNotify("Feld „call_id“ fehlt / field 'call_id' is missing.")
+    if not CALL_ID_PATTERN.match(call_id):
+        raise InvalidNotify("„call_id“ muss aus 8–64 Hex-Zeichen bestehen / 'call_id' must be 8–64 hex digits.")
+    direction = (form.get("direction") or "").strip().lower()
+    if direction not in ("", "in", "out"):
+        raise InvalidNotify("„direction“ muss in oder out sein / 'direction' must be in or out.")
+    duration_text = (form.get("duration") or "").strip()
+    duration = None
+    if duration_text:
+        if not duration_text.isdigit():
+            raise InvalidNotify("„duration“ ist keine ganze Zahl / 'duration' is not a whole number.")
+        duration = int(duration_text)
+    return NotifyEvent(
+        event=event,
+        call_id=call_id.lower(),
+        from_number=_text_field(form, "from"),
+        to_number=_text_field(form, "to"),
+        direction=direction,
+        peer=_text_field(form, "peer"),
+        type=_text_field(form, "type").lower(),
+        duration=duration,
+    )
+
+
+def is_sip_id(value: str) -> bool:
+    """Internal calls carry SIP ids (777…@fpbx.de) instead of numbers."""
+    return "@" in (value or "")
+
+# --------------------------------------------------------------------------- REST API v2
+
+
+class PlacetelError(Exception):
+    """A Placetel request failed; `str(exc)` is a German message for the user (never the token)."""
+
+
+class TokenMissing(PlacetelError):
+    """No API token is stored; no request was sent."""
+
+    def __init__(self):
+        super().__init__(_("Es ist kein Placetel-API-Token hinterlegt. Bitte wenden Sie sich an die "
+                           "Administration (Einstellungen → Telefonie)."))
+
+
+class TokenRefused(PlacetelError):
+    """Placetel answered 401/403: the token is invalid or lacks rights."""
+
+    def __init__(self, status: int):
+        super().__init__(_("Placetel hat den API-Token abgelehnt (ungültig oder ohne ausreichende Rechte). "
+                           "Bitte den Token in den Einstellungen → Telefonie prüfen."))
+        self.status = status
+
+
+class RequestRefused(PlacetelError):
+    """Placetel refused the request (other 4xx); `placetel_text` is Placetel's own reason."""
+
+    def __init__(self, status: int, placetel_text: str):
+        if placetel_text:
+            message = _("Placetel hat den Auftrag abgelehnt: %(reason)s", reason=placetel_text)
+        else:
+            message = _("Placetel hat den Auftrag abgelehnt (Fehler %(status)s).", status=status)
+        super().__init__(message)
+        self.status = status
+        self.placetel_text = placetel_text
+
+
+class RateLimited(PlacetelError):
+    """Placetel answered 429; `retry_after` holds the seconds to wait when Placetel said so."""
+
+    def __init__(self, retry_after: int | None):
+        if retry_after is not None:
+            message = _("Placetel nimmt gerade keine weiteren Aufträge an. Bitte in %(seconds)s Sekunden "
+                        "erneut versuchen.", seconds=retry_after)
+        else:
+            message = _("Placetel nimmt gerade keine weiteren Aufträge an. Bitte gleich noch einmal versuchen.")
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PlacetelUnreachable(PlacetelError):
+    """Timeout, connection error, 5xx or an answer that is not what the API documents."""
+
+    def __init__(self):
+        super().__init__(_("Placetel ist im Moment nicht erreichbar. Bitte versuchen Sie es in ein paar "
+                           "Minuten erneut."))
+
+
+@dataclass(frozen=True)
+class SipUser:
+    """A SIP account at Placetel (a phone, softphone or app)."""
+
+    sipuid: str
+    name: str
+    callerid: str
+
+
+MAX_REASON_LENGTH = 300
+
+
+def _placetel_reason(response: requests.Response) -> str:
+    """Placetel's `{"error": "…"}` text, else the short plain body; never trusted as markup."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = response.text.strip()
+    if isinstance(body, dict):
+        body = body.get("error") or body.get("message") or ""
+    return str(body)[:MAX_REASON_LENGTH] if body else ""
+
+
+def _retry_after(response: requests.Response) -> int | None:
+    value = response.headers.get("Retry-After", "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def _request(method: str, path: str, payload: dict | None = None) -> requests.Response:
+    """Send one authorised request to the Placetel API; raise a PlacetelError unless it is 2xx."""
+    from . import site_settings
+
+    token = site_settings.get("placetel.api_token").strip()
+    if not token:
+        raise TokenMissing()
+    url = current_app.config["PLACETEL_API_URL"].rstrip("/") + path
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    try:
+        response = requests.request(method, url, json=payload, headers=headers,
+                                    timeout=current_app.config["PLACETEL_TIMEOUT"])
+    except requests.exceptions.InvalidHeader:
+        # requests quotes the header value (the token) in this exception's message: drop it.
+        log.warning("Placetel %s %s: the stored API token is not a valid header value", method, path)
+        raise TokenRefused(0) from None
+    except requests.RequestException as exc:
+        log.warning("Placetel %s %s not reachable: %s", method, path, type(exc).__name__)
+        raise PlacetelUnreachable() from None
+    status = response.status_code
+    if 200 <= status < 300:
+        return response
+    log.warning("Placetel %s %s answered %s", method, path, status)
+    if status in (401, 403):
+        raise TokenRefused(status)
+    if status == 429:
+        raise RateLimited(_retry_after(response))
+    if 400 <= status < 500:
+        raise RequestRefused(status, _placetel_reason(response))
+    raise PlacetelUnreachable()
+
+
+def start_call(sipuid: str, target: str, from_name: str | None = None) -> None:
+    """Click-to-dial: Placetel rings the SIP account `sipuid`, then dials `target` once it is picked up."""
+    payload = {"sipuid": sipuid, "target": target}
+    if from_name:
+        payload["from_name"] = from_name
+    _request("POST", "/calls", payload)
+
+
+def list_sip_users() -> list[SipUser]:
+    """The SIP accounts of the Placetel account (for the connection test and the account mapping)."""
+    response = _request("GET", "/sip_users")
+    try:
+        body = response.json()
+    except ValueError:
+        log.warning("Placetel GET /sip_users answered with invalid JSON")
+        raise PlacetelUnreachable() from None
+    if not isinstance(body, list):
+        log.warning("Placetel GET /sip_users answered with %s instead of a list", type(body).__name__)
+        raise PlacetelUnreachable()
+    return [
+        SipUser(str(item.get("sipuid") or ""), str(item.get("name") or ""), str(item.get("callerid") or ""))
+        for item in body
+        if isinstance(item, dict) and item.get("sipuid")
+    ]
+
+
+@dataclass
+class ConnectionReport:
+    """Result of "Verbindung testen": Placetel's SIP accounts and mapped UIDs unknown to Placetel."""
+
+    sip_users: list[SipUser]
+    unknown_mappings: list[tuple[str, str]]  # (user name, SIP UID) mapped but not at Placetel
+
+
+def check_connection() -> ConnectionReport:
+    """Fetch the SIP accounts and compare them with the account mapping; raises PlacetelError."""
+    from . import site_settings
+
+    sip_users = list_sip_users()
+    known = {user.sipuid.lower() for user in sip_users}
+    mapping = stored_accounts()
+    unknown = [(name, uid) for name, uid in mapping.items() if uid.lower() not in known]
+    return ConnectionReport(sip_users, unknown)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import phonenumbers
+from flask import g, has_request_context
 from sqlalchemy import select
 
 from . import crypto
@@ -57,6 +58,25 @@ def _positive_int(value: str) -> str:
     return str(number)
 
 
+def _validate_number_assignments(value: str) -> str:
+    from .banners import parse_number_assignments
+
+    try:
+        parse_number_assignments(value, set(db.session.scalars(select(User.username))))
+    except ValueError as exc:
+        raise InvalidSetting(str(exc)) from exc
+    return value.strip()
+
+MIN_API_TOKEN_LENGTH = 16
+
+
+def _validate_api_token(value: str) -> str:
+    token = value.strip()
+    if token and (len(token) < MIN_API_TOKEN_LENGTH or any(char.isspace() for char in token)):
+        raise InvalidSetting(f"Der API-Token braucht mindestens {MIN_API_TOKEN_LENGTH} Zeichen ohne Leerzeichen.")
+    return token
+
+
 def _text(value: str) -> str:
     return value.strip()
 
@@ -72,11 +92,13 @@ SPECS: dict[str, SettingSpec] = {
     "placetel.api_token": SettingSpec("", secret=True),
     "placetel.shared_secret": SettingSpec("", secret=True),
     "placetel.accounts": SettingSpec("", _validate_accounts),
+    # Bearer token for other programs using GET /api/v1/lookup
+    "api.token": SettingSpec("", _validate_api_token, secret=True),
     "numbers.default_region": SettingSpec("", _validate_region),
     # Who sees call banners: "all" users (Xentral's behaviour) or only "affected" ones
     "calls.routing": SettingSpec("all", _choice("all", "affected")),
     # Lines `number:user1,user2`: who is concerned by calls to a dialled number
-    "calls.number_assignments": SettingSpec(""),
+    "calls.number_assignments": SettingSpec("", _validate_number_assignments),
     # Calls without an end event are closed after this many minutes
     "calls.expire_minutes": SettingSpec("10", _positive_int),
     "phonebook.max_per_upload": SettingSpec("5000", _positive_int),
@@ -91,14 +113,31 @@ def spec(key: str) -> SettingSpec:
         raise InvalidSetting(f"Unbekannte Einstellung „{key}“. Bekannt sind: {', '.join(sorted(SPECS))}.") from None
 
 
+def _request_cache() -> dict[str, str] | None:
+    """Values already read in this request: templates format every number with the region setting,
+    and the session's weak identity map would otherwise query it once per number."""
+    if not has_request_context():
+        return None
+    if "_site_settings" not in g:
+        g._site_settings = {}
+    return g._site_settings
+
+
 def get(key: str) -> str:
     """The value of a setting (decrypted for secrets), or its default."""
     item = spec(key)
+    cache = _request_cache()
+    if cache is not None and key in cache:
+        return cache[key]
     with db.session.no_autoflush:  # reading a setting must not flush half-built objects
         row = db.session.get(Setting, key)
     if row is None or row.value == "":
-        return item.default
-    return crypto.decrypt(row.value) if item.secret else row.value
+        value = item.default
+    else:
+        value = crypto.decrypt(row.value) if item.secret else row.value
+    if cache is not None:
+        cache[key] = value
+    return value
 
 
 def get_int(key: str) -> int:
@@ -116,6 +155,7 @@ def set_value(key: str, value: str) -> None:
     """Validate and store a setting (encrypting secrets); raises InvalidSetting. Caller commits."""
     item = spec(key)
     value = item.validate(value or "")
+    g.pop("_site_settings", None)
     stored = crypto.encrypt(value) if item.secret else value
     row = db.session.get(Setting, key)
     if row is None:

@@ -31,6 +31,12 @@ def test_pages_redirect_to_login_when_anonymous(client, path):
     assert response.headers["Location"].startswith("/login?next=")
 
 
+def test_root_leads_to_login_then_addresses(client, auth):
+    assert client.get("/").headers["Location"].startswith("/login")
+    auth.login("anna")
+    assert client.get("/").headers["Location"] == "/addresses/"
+
+
 def test_htmx_request_without_login_gets_hx_redirect(client):
     response = client.get("/addresses/", headers={"HX-Request": "true"})
     assert response.status_code == 401

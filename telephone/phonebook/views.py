@@ -1,12 +1,270 @@
-"""Company phonebook (Firmentelefonbuch) and its sources."""
-from flask import render_template
+"""Company phonebook (Firmentelefonbuch) and its sources (Schnittstellen)."""
+from __future__ import annotations
 
-from ..extensions import db
-from ..models import PhonebookEntry
-from . import bp
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from .. import site_settings
+from ..auth.decorators import admin_required
+from ..extensions import db, htmx
+from ..models import PhonebookEntry, SyncRun, SyncSource
+from ..sync import engine
+from ..sync.base import REGISTRY, SourceError
+from . import bp, entries, sources
+from .forms import EntryForm, LimitsForm, UploadForm, source_form
+
+# --------------------------------------------------------------------------- phonebook
+
+
+@bp.get("/")
+def index():
+    query = request.args.get("q", "").strip()
+    page = db.paginate(entries.search_statement(query), page=request.args.get("page", 1, type=int),
+                       per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    template = "phonebook/_list.html" if htmx and htmx.target == "phonebook-list" else "phonebook/index.html"
+    return render_template(template, page=page, q=query)
 
 
 @bp.get("/<int:entry_id>")
 def detail(entry_id: int):
     entry = db.get_or_404(PhonebookEntry, entry_id)
     return render_template("phonebook/detail.html", entry=entry)
+
+
+def _render_entry_form(form: EntryForm, entry: PhonebookEntry | None, copy_of: PhonebookEntry | None = None):
+    return render_template("phonebook/form.html", form=form, entry=entry, copy_of=copy_of), \
+        422 if form.errors else 200
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new():
+    copy_of = None
+    if request.method == "GET" and request.args.get("copy", type=int):
+        copy_of = db.get_or_404(PhonebookEntry, request.args.get("copy", type=int))
+        form = EntryForm(data=entries.form_values(copy_of))
+    else:
+        form = EntryForm()
+    if form.validate_on_submit():
+        entry = entries.save_manual(None, form.data_for_save())
+        db.session.commit()
+        flash(_("Eintrag „%(name)s“ angelegt.", name=entry.display_name), "success")
+        return redirect(url_for("phonebook.detail", entry_id=entry.id))
+    return _render_entry_form(form, None, copy_of)
+
+
+def _manual_or_403(entry_id: int) -> PhonebookEntry:
+    entry = db.get_or_404(PhonebookEntry, entry_id)
+    if entry.source_id is not None:
+        abort(403)
+    return entry
+
+
+@bp.route("/<int:entry_id>/edit", methods=["GET", "POST"])
+def edit(entry_id: int):
+    entry = _manual_or_403(entry_id)
+    form = EntryForm(data=entries.form_values(entry)) if request.method == "GET" else EntryForm()
+    if form.validate_on_submit():
+        entries.save_manual(entry, form.data_for_save())
+        db.session.commit()
+        flash(_("Eintrag „%(name)s“ gespeichert.", name=entry.display_name), "success")
+        return redirect(url_for("phonebook.detail", entry_id=entry.id))
+    return _render_entry_form(form, entry)
+
+
+@bp.post("/<int:entry_id>/delete")
+def delete(entry_id: int):
+    entry = _manual_or_403(entry_id)
+    name = entry.display_name
+    entries.delete_manual(entry)
+    db.session.commit()
+    flash(_("Eintrag „%(name)s“ gelöscht.", name=name), "success")
+    return redirect(url_for("phonebook.index"))
+
+
+# --------------------------------------------------------------------------- sources (admin)
+
+
+def _limits_form(formdata=None) -> LimitsForm:
+    if formdata is not None:
+        return LimitsForm(formdata=formdata)
+    return LimitsForm(data={"max_per_upload": site_settings.get_int("phonebook.max_per_upload"),
+                            "max_total": site_settings.get_int("phonebook.max_total")})
+
+
+def _render_sources(limits: LimitsForm | None = None, status: int = 200):
+    rows = sources.overview()
+    template = "phonebook/_sources_table.html" if htmx and htmx.target == "sources-table" else "phonebook/sources.html"
+    return render_template(template, rows=rows, limits=limits or _limits_form(),
+                           polling=any(row.running for row in rows)), status
+
+
+@bp.get("/sources")
+@admin_required
+def source_list():
+    return _render_sources()
+
+
+@bp.post("/sources/limits")
+@admin_required
+def source_limits():
+    form = _limits_form(request.form)
+    if not form.validate():
+        return _render_sources(form, 422)
+    site_settings.set_value("phonebook.max_per_upload", str(form.max_per_upload.data))
+    site_settings.set_value("phonebook.max_total", str(form.max_total.data))
+    db.session.commit()
+    flash(_("Die Grenzen wurden gespeichert."), "success")
+    return redirect(url_for("phonebook.source_list"))
+
+
+def _source_form(source: SyncSource | None, type_name: str, formdata=None):
+    cls = REGISTRY.get(type_name) or abort(404)
+    secrets = {spec.name for spec in cls.fields if spec.kind == "password" and sources.is_secret_set(source, spec)}
+    form = source_form(cls, sources.source_types(), secrets, formdata=formdata)
+    if formdata is None:
+        form.type.data = type_name
+        if source is None:
+            form.name.data = cls.label
+        else:
+            for name in ("name", "description", "interval", "run_at", "weekday", "enabled"):
+                getattr(form, name).data = getattr(source, name)
+        for spec in cls.fields:
+            if spec.kind != "password" and source is not None:
+                getattr(form, "opt_" + spec.name).data = sources.stored_value(source, spec)
+    return form, secrets
+
+
+def _render_source_form(form, source: SyncSource | None, secrets: set[str], status: int = 200):
+    return render_template("phonebook/source_form.html", form=form, source=source, secrets=secrets), status
+
+
+def _save_source(source: SyncSource, form) -> None:
+    source.type = form.type.data
+    source.name = (form.name.data or "").strip() or form.source_cls.label
+    source.description = (form.description.data or "").strip()
+    source.interval = form.interval.data
+    source.run_at = form.run_at.data
+    source.weekday = form.weekday.data
+    source.enabled = form.enabled.data
+    sources.store_fields(source, form.source_cls, form.type_values(), form.cleared())
+
+
+@bp.route("/sources/new", methods=["GET", "POST"])
+@admin_required
+def source_new():
+    type_name = request.values.get("type") or (sources.source_types() or [("csv", "")])[0][0]
+    if request.method == "GET" or request.form.get("switch"):
+        form, secrets = _source_form(None, type_name)
+        if request.form.get("switch"):  # type changed: keep what was typed in the common fields
+            for name in ("name", "description"):
+                getattr(form, name).data = request.form.get(name, "")
+            if form.name.data in {cls.label for cls in REGISTRY.values()} or not form.name.data:
+                form.name.data = form.source_cls.label
+        return _render_source_form(form, None, secrets)
+    form, secrets = _source_form(None, type_name, request.form)
+    if not form.validate():
+        return _render_source_form(form, None, secrets, 422)
+    source = SyncSource(type=type_name, options={})
+    _save_source(source, form)
+    db.session.add(source)
+    db.session.commit()
+    sources.sources_changed()
+    flash(_("Schnittstelle „%(name)s“ angelegt.", name=source.name), "success")
+    return redirect(url_for("phonebook.source_detail", source_id=source.id))
+
+
+@bp.route("/sources/<int:source_id>/edit", methods=["GET", "POST"])
+@admin_required
+def source_edit(source_id: int):
+    source = db.get_or_404(SyncSource, source_id)
+    if request.method == "GET":
+        form, secrets = _source_form(source, source.type)
+        return _render_source_form(form, source, secrets)
+    form, secrets = _source_form(source, source.type, request.form)
+    form.type.data = source.type  # the type of an existing source does not change
+    if not form.validate():
+        return _render_source_form(form, source, secrets, 422)
+    _save_source(source, form)
+    db.session.commit()
+    sources.sources_changed()
+    flash(_("Schnittstelle „%(name)s“ gespeichert.", name=source.name), "success")
+    return redirect(url_for("phonebook.source_list"))
+
+
+@bp.post("/sources/<int:source_id>/delete")
+@admin_required
+def source_delete(source_id: int):
+    source = db.get_or_404(SyncSource, source_id)
+    if engine.is_running(source.id):
+        flash(_("Synchronisation läuft bereits – bitte warten, bis sie beendet ist."), "error")
+        return redirect(url_for("phonebook.source_list"))
+    name = source.name
+    count = sources.delete_source(source)
+    db.session.commit()
+    sources.sources_changed()
+    flash(_("Schnittstelle „%(name)s“ und ihre %(count)s Einträge gelöscht.", name=name, count=count), "success")
+    return redirect(url_for("phonebook.source_list"))
+
+
+def _render_source_detail(source: SyncSource, outcome: engine.SyncOutcome | None = None, status: int = 200,
+                          upload: UploadForm | None = None):
+    runs = db.session.scalars(db.select(SyncRun).where(SyncRun.source_id == source.id)
+                              .order_by(SyncRun.id.desc()).limit(30)).all()
+    cls = REGISTRY.get(source.type)
+    return render_template("phonebook/source.html", source=source, source_cls=cls, runs=runs, outcome=outcome,
+                           upload=upload or UploadForm(), running=engine.is_running(source.id),
+                           entry_count=db.session.scalar(db.select(db.func.count(PhonebookEntry.id))
+                                                         .where(PhonebookEntry.source_id == source.id))), status
+
+
+@bp.get("/sources/<int:source_id>")
+@admin_required
+def source_detail(source_id: int):
+    return _render_source_detail(db.get_or_404(SyncSource, source_id))
+
+
+@bp.post("/sources/<int:source_id>/sync")
+@admin_required
+def source_sync(source_id: int):
+    """The play button: start the sync in the background and return at once."""
+    source = db.get_or_404(SyncSource, source_id)
+    if engine.is_running(source.id):
+        flash(_("Synchronisation läuft bereits."), "warning")
+    else:
+        engine.start_background_sync(source.id, "manual", allow_empty=bool(request.form.get("allow_empty")))
+        flash(_("Synchronisation von „%(name)s“ gestartet.", name=source.name), "success")
+    return redirect(request.form.get("next") or url_for("phonebook.source_list"))
+
+
+@bp.post("/sources/<int:source_id>/run")
+@admin_required
+def source_run(source_id: int):
+    """Preview (dry run) or sync now, from the source itself or an uploaded file; shows the result."""
+    source = db.get_or_404(SyncSource, source_id)
+    form = UploadForm()
+    preview = request.form.get("action") == "preview"
+    upload = form.file.data.read() if form.file.data else None
+    try:
+        outcome = engine.sync_source(source.id, "upload" if upload is not None else "manual",
+                                     allow_empty=form.allow_empty.data, dry_run=preview, upload=upload)
+    except engine.SyncRefused:
+        flash(_("Synchronisation läuft bereits."), "warning")
+        return _render_source_detail(source, status=409, upload=form)
+    except SourceError as exc:
+        flash(str(exc), "error")
+        return _render_source_detail(source, status=422, upload=form)
+    if outcome.ok and not preview:
+        flash(_("Synchronisation erfolgreich: %(summary)s", summary=outcome.summary()), "success")
+    return _render_source_detail(source, outcome, 200 if outcome.ok else 422, upload=form)
+
+
+@bp.post("/sources/<int:source_id>/test")
+@admin_required
+def source_test(source_id: int):
+    """Check URL and credentials by reading the source once, without changing anything."""
+    source = db.get_or_404(SyncSource, source_id)
+    try:
+        flash(engine.build_source(source).test_connection(), "success")
+    except SourceError as exc:
+        flash(_("Verbindung fehlgeschlagen: %(reason)s", reason=str(exc)), "error")
+    return redirect(url_for("phonebook.source_detail", source_id=source.id))

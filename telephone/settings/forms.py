@@ -12,6 +12,8 @@ class TelephonyForm(FlaskForm):
     clear_api_token = BooleanField(_l("API-Token löschen"))
     shared_secret = PasswordField(_l("Shared Secret der Notify-API"))
     clear_shared_secret = BooleanField(_l("Shared Secret löschen"))
+    lookup_token = PasswordField(_l("API-Token für die Nummernsuche anderer Programme"))
+    clear_lookup_token = BooleanField(_l("API-Token der Nummernsuche löschen"))
     accounts = TextAreaField(_l("Account-Liste (eine Zeile je Benutzer: Benutzername:SIP-UID)"))
     default_region = StringField(_l("Land für Nummern ohne Vorwahl"), validators=[Length(max=2)])
     routing = RadioField(

@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from .. import site_settings
+from .. import placetel, site_settings
 from ..auth.accounts import UserExists, create_user, one_time_password
 from ..auth.decorators import admin_required
 from ..extensions import db
@@ -23,6 +23,7 @@ TELEPHONY_FIELDS = {
     "routing": "calls.routing",
     "number_assignments": "calls.number_assignments",
     "expire_minutes": "calls.expire_minutes",
+    "lookup_token": "api.token",
 }
 
 
@@ -137,3 +138,13 @@ def _after_password_set(user: User, password: str, generated: bool):
         return render_template("settings/one_time_password.html", user=user, password=password)
     flash(_("Benutzer „%(name)s“ angelegt.", name=user.username), "success")
     return redirect(url_for("settings.users"))
+
+
+@bp.post("/telephony/test-connection")
+def telephony_test_connection():
+    """"Verbindung testen": Placetel's SIP accounts and mapped UIDs Placetel does not know (HTMX fragment)."""
+    try:
+        report = placetel.check_connection()
+    except placetel.PlacetelError as exc:
+        return render_template("settings/_connection_result.html", error=str(exc), report=None)
+    return render_template("settings/_connection_result.html", error=None, report=report)

@@ -79,6 +79,8 @@ class Source(ABC):
     label: ClassVar[str]  # shown in tables and as the default name, e.g. "Microsoft 365"
     description: ClassVar[str] = ""  # shown on the form, e.g. the Exchange Online hint
     fields: ClassVar[tuple[SourceField, ...]] = ()
+    # True for file sources: an admin may also upload the file in the browser (see `use_upload`).
+    accepts_upload: ClassVar[bool] = False
 
     def __init__(self, url: str = "", login: str = "", password: str = "", options: dict | None = None,
                  timeout: float = 30.0):
@@ -95,6 +97,17 @@ class Source(ABC):
     @abstractmethod
     def test_connection(self) -> str:
         """Authenticate and read one page; return a German success text with a count."""
+
+    def use_upload(self, data: bytes) -> None:
+        """Read the next `fetch` from uploaded bytes instead of the system (sources with `accepts_upload`)."""
+        raise SourceError("Für diesen Schnittstellentyp kann keine Datei hochgeladen werden.")
+
+    def problems(self) -> list[Problem]:
+        """Row errors, warnings and notes collected by the last `fetch` (e.g. ignored columns).
+
+        The engine lists them with its own findings; any error makes the sync fail.
+        """
+        return []
 
 
 REGISTRY: dict[str, type[Source]] = {}

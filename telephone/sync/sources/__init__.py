@@ -1,5 +1,7 @@
 """Source types; importing this package registers all of them."""
-from telephone.sync.sources import m365  # noqa: F401
-from telephone.sync.sources import salesforce  # noqa: F401
-from telephone.sync.sources import sugarcrm  # noqa: F401
-from telephone.sync.sources import exchange  # noqa: F401
+import importlib
+import pkgutil
+
+# Every module in this package registers its source class with @register on import.
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 0b333c379d43
+Revision ID: 50024bece8ca
 Revises: 
-Create Date: 2026-11-23 11:26:41.503412
+Create Date: 2026-11-23 11:59:25.245225
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0b333c379d43'
+revision = '50024bece8ca'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -139,6 +139,7 @@ def upgrade():
     sa.Column('source_id', sa.Integer(), nullable=True),
     sa.Column('internal_id', sa.String(length=200), nullable=True),
     sa.Column('display_name', sa.String(length=200), nullable=False),
+    sa.Column('sort_name', sa.String(length=200), nullable=False),
     sa.Column('family_name', sa.String(length=120), nullable=False),
     sa.Column('given_name', sa.String(length=120), nullable=False),
     sa.Column('honorific_prefix', sa.String(length=60), nullable=False),
@@ -156,6 +157,7 @@ def upgrade():
     )
     with op.batch_alter_table('phonebook_entry', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_phonebook_entry_display_name'), ['display_name'], unique=False)
+        batch_op.create_index(batch_op.f('ix_phonebook_entry_sort_name'), ['sort_name'], unique=False)
         batch_op.create_index(batch_op.f('ix_phonebook_entry_source_id'), ['source_id'], unique=False)
 
     op.create_table('sync_run',
@@ -252,6 +254,7 @@ def downgrade():
     op.drop_table('sync_run')
     with op.batch_alter_table('phonebook_entry', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_phonebook_entry_source_id'))
+        batch_op.drop_index(batch_op.f('ix_phonebook_entry_sort_name'))
         batch_op.drop_index(batch_op.f('ix_phonebook_entry_display_name'))
 
     op.drop_table('phonebook_entry')

@@ -1,0 +1,201 @@
+"""The address master (Adressen): saving, deleting, searching, and the lookup index.
+
+Every change to an address or contact person goes through this module so that
+the lookup index (`PhoneNumber`) always matches the phone fields.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import phonenumbers
+from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy.orm import selectinload
+
+from .. import numbers
+from ..extensions import db
+from ..models import Address, AddressKind, ContactPerson, PhoneNumber
+
+# The editable fields of each model, in form and CSV order.
+ADDRESS_FIELDS = ("kind", "name", "company", "street", "postcode", "city", "country", "email", "notes",
+                  "phone", "mobile", "fax")
+CONTACT_FIELDS = ("name", "role", "email", "phone", "mobile", "fax")
+PHONE_KINDS = ("phone", "mobile", "fax")
+
+# Column lengths of the models, for validation of forms and imports.
+MAX_LENGTHS = {"name": 200, "company": 200, "street": 200, "postcode": 20, "city": 100, "country": 2,
+               "email": 200, "role": 120, "phone": 64, "mobile": 64, "fax": 64}
+
+_EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;.]{2,}$")
+# At least three digits and nothing but what people write in phone numbers.
+_NUMBER_QUERY = re.compile(r"^\+?[\d\s()/.\-]*\d[\d\s()/.\-]*$")
+
+
+def is_valid_email(value: str) -> bool:
+    """A plausible e-mail address (one @, a dot in the domain, no spaces)."""
+    return bool(_EMAIL.match(value))
+
+
+def is_valid_country(value: str) -> bool:
+    """A two-letter country code that phone numbers can be parsed for (DE, AT, CH, …)."""
+    return value.upper() in phonenumbers.SUPPORTED_REGIONS
+
+
+def number_region(country: str | None, default: str) -> str:
+    """The region national numbers of an address are read in: its country, else the office's."""
+    country = (country or "").upper()
+    return country if is_valid_country(country) else default
+
+
+# --------------------------------------------------------------------------- lookup index
+
+
+def index_address(address: Address, region: str | None = None) -> None:
+    """Rebuild the lookup index rows of an address (not of its contact persons)."""
+    region = number_region(address.country, region or numbers.default_region())
+    numbers.index_numbers(address, [(kind, getattr(address, kind)) for kind in PHONE_KINDS], region=region)
+
+
+def index_contact(contact: ContactPerson, region: str | None = None) -> None:
+    """Rebuild the lookup index rows of a contact person (read in its company's country)."""
+    default = region or numbers.default_region()
+    region = number_region(contact.address.country, default) if contact.address is not None else default
+    numbers.index_numbers(contact, [(kind, getattr(contact, kind)) for kind in PHONE_KINDS], region=region)
+
+
+@dataclass(frozen=True)
+class ShownNumber:
+    """A stored number as the pages show it: kind, text as typed and E.164 (None: not recognised)."""
+
+    kind: str
+    raw: str
+    e164: str | None
+
+
+def shown_numbers(owner: Address | ContactPerson) -> list[ShownNumber]:
+    """The owner's numbers from the lookup index, in the order Telefon, Mobil, Fax."""
+    order = {kind: position for position, kind in enumerate(PHONE_KINDS)}
+    rows = sorted(owner.numbers, key=lambda row: order.get(row.kind, len(order)))
+    return [ShownNumber(row.kind, row.raw, row.e164) for row in rows]
+
+
+# --------------------------------------------------------------------------- changes
+
+
+def _clean(value) -> str:
+    return (value or "").strip() if isinstance(value, str) or value is None else str(value)
+
+
+def apply_address(address: Address, data: dict, region: str | None = None) -> Address:
+    """Copy the given fields onto `address` (new or existing) and re-index its numbers.
+
+    The caller validates and commits. The kind decides whether the main number
+    also matches callers on its extensions, so the index is rebuilt every time.
+    """
+    for name in ADDRESS_FIELDS:
+        if name in data:
+            setattr(address, name, _clean(data[name]))
+    address.country = (address.country or "").upper()
+    if address.kind not in {kind.value for kind in AddressKind}:
+        address.kind = AddressKind.COMPANY.value
+    index_address(address, region)
+    return address
+
+
+def apply_contact(contact: ContactPerson, data: dict, region: str | None = None) -> ContactPerson:
+    """Copy the given fields onto a contact person and re-index its numbers (caller commits)."""
+    for name in CONTACT_FIELDS:
+        if name in data:
+            setattr(contact, name, _clean(data[name]))
+    index_contact(contact, region)
+    return contact
+
+
+def save_address(address: Address | None, data: dict) -> Address:
+    """Create (address None) or update an address from validated data and commit."""
+    address = address or Address()
+    if address.id is None:
+        db.session.add(address)
+    region = numbers.default_region()
+    apply_address(address, data, region)
+    # The company's country may have changed: its contact persons' numbers are read in it.
+    for contact in address.contacts:
+        index_contact(contact, region)
+    db.session.commit()
+    return address
+
+
+def save_contact(address: Address, contact: ContactPerson | None, data: dict) -> ContactPerson:
+    """Create (contact None) or update a contact person of `address` and commit."""
+    if contact is None:
+        contact = ContactPerson(address=address)
+        db.session.add(contact)
+    apply_contact(contact, data)
+    db.session.commit()
+    return contact
+
+
+def delete_address(address: Address) -> None:
+    """Delete an address with its contact persons and their index rows."""
+    db.session.delete(address)
+    db.session.commit()
+
+
+def delete_contact(contact: ContactPerson) -> None:
+    """Delete a contact person and its index rows."""
+    db.session.delete(contact)
+    db.session.commit()
+
+
+# --------------------------------------------------------------------------- search
+
+
+def _contains(column, text: str):
+    return func.lower(column).contains(text.lower(), autoescape=True)
+
+
+def search_query(query: str = "") -> Select:
+    """Addresses matching `query`, ordered by name.
+
+    Text is matched case-insensitively in name, company and contact person
+    names; a number in any notation (national, +49, 0049, +49 (0)…) matches
+    the lookup index of the address and of its contact persons, also while it
+    is being typed (prefix of the stored number).
+    """
+    statement = select(Address).options(selectinload(Address.numbers)).order_by(func.lower(Address.name),
+                                                                               Address.id)
+    query = " ".join(query.split())
+    if not query:
+        return statement
+    conditions = [
+        _contains(Address.name, query),
+        _contains(Address.company, query),
+        exists().where(ContactPerson.address_id == Address.id, _contains(ContactPerson.name, query)),
+    ]
+    number_rows = [_contains(PhoneNumber.raw, query)]
+    if _NUMBER_QUERY.match(query) and sum(ch.isdigit() for ch in query) >= 3:
+        e164 = numbers.to_e164(query)
+        if e164:
+            number_rows.append(PhoneNumber.e164.startswith(e164, autoescape=True))
+    number_match = or_(*number_rows)
+    conditions.append(exists().where(PhoneNumber.address_id == Address.id, number_match))
+    conditions.append(
+        exists().where(PhoneNumber.contact_person_id == ContactPerson.id,
+                       ContactPerson.address_id == Address.id, number_match)
+    )
+    return statement.where(or_(*conditions))
+
+
+def search(query: str = "", page: int = 1, per_page: int = 25):
+    """One page (Flask-SQLAlchemy Pagination) of `search_query(query)`; pages past the end are empty."""
+    return db.paginate(search_query(query), page=max(page, 1), per_page=per_page, error_out=False)
+
+
+def load_address(address_id: int) -> Address | None:
+    """An address with its contact persons and all their numbers, for the detail page."""
+    return db.session.scalar(
+        select(Address).where(Address.id == address_id).options(
+            selectinload(Address.numbers),
+            selectinload(Address.contacts).selectinload(ContactPerson.numbers),
+        )
+    )

@@ -1,0 +1,178 @@
+"""Live call banners: who sees a call, and the banner HTML for its current state.
+
+A banner shows one incoming call (element id `call-<call_id>`) and is rendered
+from the `Call` row, so whatever event arrives last, the banner shows the state
+the journal has. Streams replay from `CallEvent.id` (the SSE event id).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flask import render_template
+from flask_babel import force_locale
+from sqlalchemy import func, select
+
+from . import numbers, site_settings
+from .extensions import db
+from .models import Call, CallEvent, CallStatus, User
+
+# How many events a reconnecting stream may replay at most (older ones are stale).
+REPLAY_LIMIT = 200
+# Ended banners disappear after this many seconds.
+ENDED_BANNER_SECONDS = 20
+
+
+@dataclass(frozen=True)
+class Banner:
+    """One SSE message: the banner of a call after the CallEvent `event_id`."""
+
+    event_id: int
+    call_id: str
+    html: dict[str, str]  # locale → rendered fragment
+    recipients: frozenset[int] | None  # user ids; None = every user
+    muted: frozenset[int] = frozenset()  # users who switched banners off
+    _frames: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def for_user(self, user_id: int, locale: str) -> str | None:
+        """The fragment for this user, or None when the banner is not meant for them."""
+        if user_id in self.muted or (self.recipients is not None and user_id not in self.recipients):
+            return None
+        return self.html.get(locale) or next(iter(self.html.values()))
+
+    def frame(self, locale: str) -> str:
+        """The SSE message for this banner, formatted once and shared by every stream."""
+        if locale not in self._frames:
+            from .events import format_sse
+
+            html = self.html.get(locale) or next(iter(self.html.values()))
+            self._frames[locale] = format_sse(html, event="call", event_id=self.event_id)
+        return self._frames[locale]
+
+
+def parse_number_assignments(text: str, known_usernames: set[str]) -> dict[str, set[str]]:
+    """Parse lines `number:user1,user2` into {E164: {usernames}}; raises ValueError listing bad lines."""
+    result: dict[str, set[str]] = {}
+    problems = []
+    for line_no, line in enumerate((text or "").splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        number, colon, users = line.rpartition(":")
+        e164 = numbers.to_e164(number)
+        names = {name.strip() for name in users.split(",") if name.strip()}
+        if not colon or not e164:
+            problems.append(f"Zeile {line_no}: Format ist „Rufnummer:benutzer1,benutzer2“ mit gültiger Rufnummer.")
+            continue
+        unknown = sorted(names - known_usernames)
+        if unknown:
+            problems.append(f"Zeile {line_no}: Benutzer {', '.join(unknown)} gibt es nicht.")
+        result.setdefault(e164, set()).update(names)
+    if problems:
+        raise ValueError("\n".join(problems))
+    return result
+
+
+def recipients(call: Call) -> frozenset[int] | None:
+    """Who gets the banner of this call; None means every user (who has banners on).
+
+    "all" (Xentral's behaviour) sends to everybody; "affected" to the users mapped
+    to the answering SIP peer, the user the journal assigns, and, while the call
+    rings, the users assigned to the dialled number.
+    """
+    if site_settings.get("calls.routing") != "affected":
+        return None
+    from .placetel import account_usernames_for
+
+    usernames: set[str] = set(account_usernames_for(call.peer)) if call.peer else set()
+    if call.status == CallStatus.RINGING.value:
+        usernames_all = set(db.session.scalars(select(User.username)))
+        try:
+            assignments = parse_number_assignments(site_settings.get("calls.number_assignments"), usernames_all)
+        except ValueError:
+            assignments = {}
+        usernames |= assignments.get(numbers.to_e164(call.to_number) or "", set())
+    ids = set(db.session.scalars(select(User.id).where(User.username.in_(usernames)))) if usernames else set()
+    if call.user_id:
+        ids.add(call.user_id)
+    return frozenset(ids)
+
+
+def muted_user_ids() -> set[int]:
+    """Users who switched call banners off (checked for every message, so a change applies at once)."""
+    return set(db.session.scalars(select(User.id).where(User.call_notifications.is_(False))))
+
+
+def title(call: Call) -> str:
+    from flask_babel import gettext as _
+
+    from .i18n import duration_filter
+
+    status = call.status
+    if status == CallStatus.RINGING.value:
+        return _("Eingehender Anruf")
+    if status == CallStatus.ACCEPTED.value:
+        who = call.user.label if call.user else call.peer
+        return _("Anruf angenommen von %(user)s", user=who) if who else _("Anruf angenommen")
+    if status == CallStatus.ENDED.value:
+        return _("Anruf beendet (%(duration)s)", duration=duration_filter(call.duration or 0))
+    if status == CallStatus.VOICEMAIL.value:
+        return _("Anruf auf der Mailbox")
+    return _("Verpasster Anruf")
+
+
+def render(call: Call, locales: tuple[str, ...]) -> dict[str, str]:
+    """Render the banner fragment of `call` once per locale. Needs a request context."""
+    ended = call.status not in (CallStatus.RINGING.value, CallStatus.ACCEPTED.value)
+    anonymous = not call.remote_e164
+    html = {}
+    for locale in locales:
+        with force_locale(locale):
+            html[locale] = render_template(
+                "calls/_banner.html", call=call, title=title(call), ended=ended, anonymous=anonymous,
+                dismiss_after=ENDED_BANNER_SECONDS if ended else None,
+            )
+    return html
+
+
+def banner_for_event(event_id: int, locales: tuple[str, ...]) -> Banner | None:
+    """The banner to send after CallEvent `event_id`, or None if that call has no banner."""
+    row = db.session.execute(
+        select(CallEvent.call_id, Call).join(Call, Call.call_id == CallEvent.call_id).where(CallEvent.id == event_id)
+    ).first()
+    if row is None or row.Call.direction != "in":
+        return None
+    call = row.Call
+    return Banner(event_id, call.call_id, render(call, locales), recipients(call), frozenset(muted_user_ids()))
+
+
+def replay(after_event_id: int, locales: tuple[str, ...]) -> list[Banner]:
+    """Banners for the calls that changed after `after_event_id`: one per call, its latest state."""
+    latest = (
+        select(func.max(CallEvent.id).label("event_id"))
+        .where(CallEvent.id > after_event_id)
+        .group_by(CallEvent.call_id)
+        .order_by(func.max(CallEvent.id))
+        .limit(REPLAY_LIMIT)
+    )
+    return _banners(db.session.scalars(latest).all(), locales)
+
+
+def ringing_snapshot(locales: tuple[str, ...]) -> list[Banner]:
+    """Banners of the calls still ringing, for a stream that has just connected."""
+    latest = (
+        select(func.max(CallEvent.id))
+        .join(Call, Call.call_id == CallEvent.call_id)
+        .where(Call.status == CallStatus.RINGING.value, Call.direction == "in")
+        .group_by(CallEvent.call_id)
+        .order_by(func.max(CallEvent.id))
+    )
+    return _banners(db.session.scalars(latest).all(), locales)
+
+
+def _banners(event_ids: list[int], locales: tuple[str, ...]) -> list[Banner]:
+    banners = (banner_for_event(event_id, locales) for event_id in event_ids)
+    return [banner for banner in banners if banner is not None]
+
+
+def latest_event_id() -> int:
+    return db.session.scalar(select(func.max(CallEvent.id))) or 0

@@ -1,0 +1,40 @@
+"""Click-to-dial (`POST /calls/dial`) and the Telefon page with its phonebook."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from .. import dialling, directory
+from ..extensions import htmx
+from . import bp
+
+
+@bp.post("/dial")
+def dial():
+    """Start a call; HTMX gets the result fragment, a plain form post a redirect with a flash message."""
+    outcome = dialling.dial(current_user, request.form.get("number", ""))
+    if htmx:
+        return render_template("calls/_dial_result.html", outcome=outcome)
+    flash(outcome.message, "success" if outcome.ok else "error")
+    return redirect(_back())
+
+
+def _back() -> str:
+    """The page the form was sent from (same host only), else the Telefon page."""
+    referrer = request.referrer or ""
+    parts = urlsplit(referrer)
+    if referrer and parts.netloc == request.host and parts.scheme in ("http", "https"):
+        return referrer
+    return url_for("calls.phone")
+
+
+@bp.get("/phone")
+def phone():
+    """The Telefon page: dial any number, and a searchable phonebook of every stored number."""
+    query = request.args.get("q", "").strip()
+    page = directory.search(query, request.args.get("page", 1, type=int), current_app.config["PAGE_SIZE"])
+    if htmx and htmx.target == "phonebook":
+        return render_template("calls/_phonebook.html", page=page, query=query)
+    return render_template("calls/phone.html", page=page, query=query)

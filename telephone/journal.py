@@ -1,0 +1,367 @@
+"""The call journal (Anrufliste): Placetel Notify events → Call rows, expiry, listing, callbacks.
+
+Every accepted Notify request is stored once as a `CallEvent` (unique by
+`(call_id, event)`); the `Call` row is then derived from *all* stored events of
+that call, so events that arrive twice or out of order still give the right
+state. After each commit the CallEvent id is published for the live banners.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from . import events, numbers, site_settings
+from .extensions import db
+from .models import (
+    Address,
+    Call,
+    CallEvent,
+    CallStatus,
+    ContactPerson,
+    PhonebookEntry,
+    PhoneNote,
+    PhoneNumber,
+    User,
+    utcnow,
+)
+from .placetel import NotifyEvent, accounts_by_sipuid, is_sip_id
+
+log = logging.getLogger(__name__)
+
+EXPIRED_EVENT = "Expired"  # synthetic event written by expire_stale_calls()
+STATUS_BY_HANGUP_TYPE = {
+    "accepted": CallStatus.ENDED,
+    "missed": CallStatus.MISSED,
+    "voicemail": CallStatus.VOICEMAIL,
+    "blocked": CallStatus.BLOCKED,
+    "busy": CallStatus.BUSY,
+    "canceled": CallStatus.CANCELED,
+    "unavailable": CallStatus.UNAVAILABLE,
+    "congestion": CallStatus.CONGESTION,
+}
+STATUS_LABELS = {
+    CallStatus.RINGING.value: _l("klingelt"),
+    CallStatus.ACCEPTED.value: _l("angenommen"),
+    CallStatus.ENDED.value: _l("beendet"),
+    CallStatus.MISSED.value: _l("verpasst"),
+    CallStatus.VOICEMAIL.value: _l("Mailbox"),
+    CallStatus.BUSY.value: _l("besetzt"),
+    CallStatus.CANCELED.value: _l("abgebrochen"),
+    CallStatus.UNAVAILABLE.value: _l("nicht erreichbar"),
+    CallStatus.CONGESTION.value: _l("Netz überlastet"),
+    CallStatus.BLOCKED.value: _l("blockiert"),
+    CallStatus.EXPIRED.value: _l("ohne Ende-Meldung"),
+    CallStatus.DIALLING.value: _l("Anruf gestartet"),
+    CallStatus.DIAL_FAILED.value: _l("Anruf fehlgeschlagen"),
+}
+# Incoming calls nobody talked to: highlighted until called back or marked done.
+MISSED_STATUSES = (CallStatus.MISSED.value, CallStatus.VOICEMAIL.value)
+# A click-to-dial attempt is the same call as an OutgoingCall notified this soon after it.
+DIAL_LINK_WINDOW = timedelta(minutes=2)
+# Conversations can be long: an answered call without HungUp is closed only after this long.
+ACCEPTED_EXPIRY = timedelta(hours=4)
+EXPIRE_JOB_ID = "calls.expire_stale"
+
+
+def status_label(status: str) -> str:
+    """German label of a call status (klingelt, angenommen, …)."""
+    return str(STATUS_LABELS.get(status, status))
+
+
+# --------------------------------------------------------------------------- recording events
+
+
+@dataclass(frozen=True)
+class Recorded:
+    call_event_id: int
+    created: bool  # False for a repeated (call_id, event)
+
+
+def user_for_sipuid(sipuid: str) -> User | None:
+    """The user mapped to a Placetel SIP account in the account list, if any."""
+    if not sipuid:
+        return None
+    username = accounts_by_sipuid(site_settings.get("placetel.accounts")).get(sipuid.strip().lower())
+    if username is None:
+        return None
+    return db.session.scalar(select(User).where(User.username == username))
+
+
+def record_event(notify: NotifyEvent) -> Recorded:
+    """Store a Notify event once per (call_id, event), update its Call, commit and publish.
+
+    A repeated event changes nothing and is answered like the first one, also
+    when two copies race each other (the unique constraint decides).
+    """
+    for attempt in range(3):
+        existing = _stored_event_id(notify.call_id, notify.event)
+        if existing is not None:
+            return Recorded(existing, created=False)
+        try:
+            call_event = CallEvent(call_id=notify.call_id, event=notify.event, payload=notify.payload(),
+                                   received_at=utcnow())
+            db.session.add(call_event)
+            db.session.flush()
+            _update_call(notify)
+            db.session.commit()
+        except IntegrityError:
+            # Another request stored the same event or created the Call first: look again.
+            db.session.rollback()
+            if attempt == 2:
+                raise
+            continue
+        events.publish(call_event.id)
+        return Recorded(call_event.id, created=True)
+    raise AssertionError("unreachable")
+
+
+def _stored_event_id(call_id: str, event: str) -> int | None:
+    return db.session.scalar(select(CallEvent.id).where(CallEvent.call_id == call_id, CallEvent.event == event))
+
+
+def _update_call(notify: NotifyEvent) -> Call:
+    call = db.session.scalar(select(Call).where(Call.call_id == notify.call_id))
+    is_new = call is None
+    if is_new:
+        call = _recent_dial_attempt(notify) or Call()
+        call.call_id = notify.call_id
+        db.session.add(call)
+    derive_call(call)
+    if is_new or notify.event in ("IncomingCall", "OutgoingCall"):
+        remote = call.from_number if call.direction == "in" else call.to_number
+        call.matches = [] if call.remote_e164 is None else [
+            match.stored() for match in numbers.lookup_caller(remote).matches
+        ]
+    db.session.flush()
+    return call
+
+
+def _recent_dial_attempt(notify: NotifyEvent) -> Call | None:
+    """A click-to-dial row of the dialling user to the same number, not yet tied to a call."""
+    if notify.event != "OutgoingCall":
+        return None
+    user = user_for_sipuid(notify.peer)
+    remote_e164 = _e164_of(notify.to_number)
+    if user is None or remote_e164 is None:
+        return None
+    return db.session.scalar(
+        select(Call).where(Call.call_id.is_(None), Call.user_id == user.id, Call.remote_e164 == remote_e164,
+                           Call.started_at >= utcnow() - DIAL_LINK_WINDOW)
+        .order_by(Call.started_at.desc()).limit(1)
+    )
+
+
+def _e164_of(value: str) -> str | None:
+    """E.164 of a notified number; anonymous callers and internal SIP ids have none."""
+    if not value or is_sip_id(value):
+        return None
+    return numbers.to_e164(value)
+
+
+def derive_call(call: Call) -> None:
+    """Set the Call's direction, numbers, status, times and user from all its stored events."""
+    stored = db.session.scalars(
+        select(CallEvent).where(CallEvent.call_id == call.call_id).order_by(CallEvent.id)
+    ).all()
+    by_name = {row.event: row for row in stored}
+    start = by_name.get("IncomingCall") or by_name.get("OutgoingCall")
+    ordered = ([start] if start else []) + [row for row in stored if row is not start]
+
+    def field(key: str) -> str:
+        return next((row.payload[key] for row in ordered if row.payload.get(key)), "")
+
+    if "OutgoingCall" in by_name:
+        call.direction = "out"
+    elif "IncomingCall" in by_name or "CallAccepted" in by_name:
+        call.direction = "in"
+    elif field("direction"):
+        call.direction = field("direction")
+    call.from_number = field("from")
+    call.to_number = field("to")
+    call.remote_e164 = _e164_of(call.from_number if call.direction == "in" else call.to_number)
+
+    first_seen = min(row.received_at for row in stored)
+    call.started_at = min(call.started_at, first_seen) if call.started_at else first_seen
+
+    accepted = by_name.get("CallAccepted")
+    peer_event = accepted or by_name.get("OutgoingCall")
+    if peer_event is not None and peer_event.payload.get("peer"):
+        call.peer = peer_event.payload["peer"]
+        user = user_for_sipuid(call.peer)
+        if user is not None:
+            call.user_id = user.id
+    call.answered_at = accepted.received_at if accepted else None
+
+    hung_up, expired = by_name.get("HungUp"), by_name.get(EXPIRED_EVENT)
+    if hung_up is not None:
+        call.hangup_type = hung_up.payload.get("type", "")
+        # Unknown HungUp types are kept in hangup_type; the call simply counts as ended.
+        call.status = STATUS_BY_HANGUP_TYPE.get(call.hangup_type, CallStatus.ENDED).value
+        call.duration = hung_up.payload.get("duration")
+        call.ended_at = hung_up.received_at
+        if call.answered_at is None and call.hangup_type == "accepted" and call.duration:
+            # Placetel sends no CallAccepted for outgoing calls: the duration tells when it began.
+            call.answered_at = call.ended_at - timedelta(seconds=call.duration)
+    elif expired is not None:
+        call.status = CallStatus.EXPIRED.value
+        call.ended_at = expired.received_at
+        call.duration = None
+    else:
+        call.status = (CallStatus.ACCEPTED if accepted else CallStatus.RINGING).value
+        call.ended_at = None
+        call.duration = None
+
+
+# --------------------------------------------------------------------------- expiry
+
+
+def expire_stale_calls(now: datetime | None = None) -> int:
+    """Close calls whose end was never notified; returns how many were closed.
+
+    A ringing call is closed `calls.expire_minutes` after its last event, an
+    answered one after ACCEPTED_EXPIRY (at least that setting). Each gets a
+    synthetic "Expired" CallEvent, which is published so that banners update.
+    """
+    now = now or utcnow()
+    minutes = site_settings.get_int("calls.expire_minutes")
+    ringing_limit = now - timedelta(minutes=minutes)
+    accepted_limit = now - max(ACCEPTED_EXPIRY, timedelta(minutes=minutes))
+    last_event = (
+        select(CallEvent.call_id, func.max(CallEvent.received_at).label("last"))
+        .group_by(CallEvent.call_id).subquery()
+    )
+    stale = db.session.execute(
+        select(Call.id).join(last_event, last_event.c.call_id == Call.call_id).where(or_(
+            and_(Call.status == CallStatus.RINGING.value, last_event.c.last < ringing_limit),
+            and_(Call.status == CallStatus.ACCEPTED.value, last_event.c.last < accepted_limit),
+        ))
+    ).scalars().all()
+    closed = 0
+    for call_pk in stale:
+        call = db.session.get(Call, call_pk)
+        call_event = CallEvent(call_id=call.call_id, event=EXPIRED_EVENT, received_at=now,
+                               payload={"event": EXPIRED_EVENT, "call_id": call.call_id, "minutes": minutes})
+        try:
+            db.session.add(call_event)
+            db.session.flush()
+            derive_call(call)
+            db.session.commit()
+        except IntegrityError:  # another process expired it at the same moment
+            db.session.rollback()
+            continue
+        log.info("call %s closed without end event after %s minutes", call.call_id, minutes)
+        events.publish(call_event.id)
+        closed += 1
+    return closed
+
+
+def register_jobs(app, scheduler=None) -> None:
+    """Add the interval job that closes stale calls to the (running) APScheduler."""
+    from .extensions import scheduler as default_scheduler
+
+    def expire_job():
+        with app.app_context():
+            expire_stale_calls()
+
+    (scheduler or default_scheduler).add_job(
+        expire_job, "interval", minutes=1, id=EXPIRE_JOB_ID, replace_existing=True,
+        coalesce=True, max_instances=1,
+    )
+
+
+# --------------------------------------------------------------------------- listing
+
+
+@dataclass
+class JournalFilter:
+    """What the journal shows: all calls, or only mine / missed / one direction / days / a search."""
+
+    mine: bool = False
+    missed: bool = False
+    direction: str = ""  # "", in, out
+    date_from: date | None = None
+    date_to: date | None = None
+    search: str = ""
+
+
+def local_day_start(day: date, tz) -> datetime:
+    """Naive UTC of midnight at the start of `day` in the time zone `tz`."""
+    midnight = datetime.combine(day, time.min)
+    aware = tz.localize(midnight) if hasattr(tz, "localize") else midnight.replace(tzinfo=tz)
+    return aware.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def journal_query(filters: JournalFilter, user_id: int, tz) -> Select:
+    """The calls matching `filters`, newest first (`tz` = the user's zone for the date range)."""
+    query = (
+        select(Call).order_by(Call.started_at.desc(), Call.id.desc())
+        .options(selectinload(Call.user), selectinload(Call.notes).selectinload(PhoneNote.author))
+    )
+    if filters.mine:
+        query = query.where(Call.user_id == user_id)
+    if filters.missed:
+        query = query.where(Call.direction == "in", Call.status.in_(MISSED_STATUSES))
+    if filters.direction in ("in", "out"):
+        query = query.where(Call.direction == filters.direction)
+    if filters.date_from:
+        query = query.where(Call.started_at >= local_day_start(filters.date_from, tz))
+    if filters.date_to:
+        query = query.where(Call.started_at < local_day_start(filters.date_to + timedelta(days=1), tz))
+    if filters.search.strip():
+        query = query.where(_search_condition(filters.search.strip()))
+    return query
+
+
+def _search_condition(text: str):
+    """Numbers as typed or in any notation, names of matched contacts, and who answered/dialled."""
+    pattern = f"%{text}%"
+    conditions = [Call.from_number.ilike(pattern), Call.to_number.ilike(pattern), Call.peer.ilike(pattern)]
+    e164 = numbers.to_e164(text)
+    if e164:
+        conditions.append(Call.remote_e164 == e164)
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if len(digits) >= 4:
+        conditions.append(Call.remote_e164.like(f"%{digits.lstrip('0')}%"))
+    named_numbers = (
+        select(PhoneNumber.e164)
+        .outerjoin(Address, PhoneNumber.address_id == Address.id)
+        .outerjoin(ContactPerson, PhoneNumber.contact_person_id == ContactPerson.id)
+        .outerjoin(PhonebookEntry, PhoneNumber.phonebook_entry_id == PhonebookEntry.id)
+        .where(PhoneNumber.e164.is_not(None), or_(
+            Address.name.ilike(pattern), Address.company.ilike(pattern), ContactPerson.name.ilike(pattern),
+            PhonebookEntry.display_name.ilike(pattern), PhonebookEntry.company.ilike(pattern),
+        ))
+    )
+    conditions.append(Call.remote_e164.in_(named_numbers))
+    users = select(User.id).where(or_(User.username.ilike(pattern), User.display_name.ilike(pattern)))
+    conditions.append(Call.user_id.in_(users))
+    return or_(*conditions)
+
+
+def calls_needing_callback(calls: list[Call]) -> set[int]:
+    """Ids of the missed calls among `calls` that nobody has called back or marked done yet.
+
+    A later outgoing call or click-to-dial attempt to the same number counts as a callback.
+    """
+    missed = [call for call in calls if call.direction == "in" and call.status in MISSED_STATUSES
+              and call.done_at is None]
+    remotes = {call.remote_e164 for call in missed if call.remote_e164}
+    last_callback = dict(db.session.execute(
+        select(Call.remote_e164, func.max(Call.started_at))
+        .where(Call.direction == "out", Call.remote_e164.in_(remotes)).group_by(Call.remote_e164)
+    ).all()) if remotes else {}
+    return {call.id for call in missed
+            if not (call.remote_e164 in last_callback and last_callback[call.remote_e164] > call.started_at)}
+
+
+def mark_done(call: Call, user: User) -> None:
+    """Mark a missed call as dealt with ("erledigt"); caller commits."""
+    if call.done_at is None:
+        call.done_at = utcnow()
+        call.done_by_id = user.id

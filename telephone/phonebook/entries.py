@@ -1,0 +1,116 @@
+"""Phonebook entries: listing and search, manual entries and copies of synced ones."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.orm import joinedload
+
+from .. import numbers
+from ..extensions import db
+from ..models import PhonebookEntry, PhoneNumber
+from ..sync.normalize import KIND_BY_TYPE, sort_key
+
+# Form field of a manual entry → phone type of a record
+PHONE_FIELDS = {"work_phones": "WORK", "mobile_phones": "MOBILE", "fax_phones": "WORK_FAX"}
+_SPLIT = re.compile(r"[,;\n]+")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class ReadOnlyEntry(Exception):
+    """Synced entries belong to their source and cannot be changed by hand."""
+
+
+def search_statement(query: str = "") -> Select:
+    """All entries (synced and manual together) in alphabetical order, filtered by `query`.
+
+    The query matches names (each word, case and umlauts ignored) or numbers in
+    any notation: E.164 prefix through the number index, or the digits typed.
+    """
+    statement = select(PhonebookEntry).options(joinedload(PhonebookEntry.source))
+    query = (query or "").strip()
+    if query:
+        words = [sort_key(word) for word in query.split()]
+        conditions = [and_(*[or_(PhonebookEntry.sort_name.contains(word, autoescape=True),
+                                 PhonebookEntry.family_name.icontains(word, autoescape=True),
+                                 PhonebookEntry.given_name.icontains(word, autoescape=True),
+                                 PhonebookEntry.company.icontains(word, autoescape=True)) for word in words])]
+        digits = re.sub(r"\D", "", query)
+        if len(digits) >= 3:
+            e164 = numbers.to_e164(query)
+            number_hits = [PhoneNumber.e164.contains(digits.lstrip("0") or digits, autoescape=True)]
+            if e164:
+                number_hits.append(PhoneNumber.e164.startswith(e164, autoescape=True))
+            conditions.append(PhonebookEntry.id.in_(
+                select(PhoneNumber.phonebook_entry_id).where(PhoneNumber.phonebook_entry_id.is_not(None),
+                                                             or_(*number_hits))))
+        statement = statement.where(or_(*conditions))
+    return statement.order_by(PhonebookEntry.sort_name, PhonebookEntry.display_name, PhonebookEntry.id)
+
+
+@dataclass
+class ManualEntryData:
+    """The fields of a manual entry as typed; numbers and e-mails as lists."""
+
+    display_name: str = ""
+    honorific_prefix: str = ""
+    gender: str = ""
+    given_name: str = ""
+    family_name: str = ""
+    company: str = ""
+    job_title: str = ""
+    phones: list[tuple[str, str]] = field(default_factory=list)  # (WORK|MOBILE|WORK_FAX, number)
+    emails: list[str] = field(default_factory=list)
+
+
+def split_values(text: str) -> list[str]:
+    """Numbers or e-mail addresses typed into one field, separated by commas, semicolons or lines."""
+    return [part.strip() for part in _SPLIT.split(text or "") if part.strip()]
+
+
+def number_errors(values: list[str]) -> list[str]:
+    """German messages for numbers that are not phone numbers."""
+    region = numbers.default_region()
+    return [f"„{value}“ ist keine gültige Telefonnummer." for value in values if not numbers.to_e164(value, region)]
+
+
+def email_errors(values: list[str]) -> list[str]:
+    return [f"„{value}“ ist keine gültige E-Mail-Adresse." for value in values if not _EMAIL.match(value)]
+
+
+def form_values(entry: PhonebookEntry) -> dict:
+    """The manual-entry form's values for an entry (also to copy a synced one)."""
+    values = {name: getattr(entry, name) for name in ("display_name", "honorific_prefix", "gender", "given_name",
+                                                      "family_name", "company", "job_title")}
+    for form_field, phone_type in PHONE_FIELDS.items():
+        values[form_field] = ", ".join(p["number"] for p in entry.phones or [] if p.get("type") == phone_type)
+    values["emails"] = ", ".join(e["address"] for e in entry.emails or [])
+    return values
+
+
+def save_manual(entry: PhonebookEntry | None, data: ManualEntryData) -> PhonebookEntry:
+    """Create (entry None) or update a manual entry and its rows in the number index; caller commits."""
+    if entry is None:
+        entry = PhonebookEntry(source_id=None, internal_id=None)
+        db.session.add(entry)
+    elif entry.source_id is not None:
+        raise ReadOnlyEntry("Synchronisierte Einträge können nicht bearbeitet werden.")
+    display_name = data.display_name.strip() or " ".join(
+        part for part in (data.given_name.strip(), data.family_name.strip()) if part)
+    entry.display_name = display_name
+    entry.sort_name = sort_key(display_name)
+    for name in ("honorific_prefix", "gender", "given_name", "family_name", "company", "job_title"):
+        setattr(entry, name, getattr(data, name).strip())
+    entry.phones = [{"type": kind, "number": number} for kind, number in data.phones]
+    entry.emails = [{"type": "WORK", "address": address} for address in data.emails]
+    entry.content_hash = ""
+    numbers.index_numbers(entry, [(KIND_BY_TYPE[kind], number) for kind, number in data.phones])
+    return entry
+
+
+def delete_manual(entry: PhonebookEntry) -> None:
+    """Delete a manual entry (its index rows go with it); caller commits."""
+    if entry.source_id is not None:
+        raise ReadOnlyEntry("Synchronisierte Einträge werden mit ihrer Schnittstelle gelöscht.")
+    db.session.delete(entry)

@@ -1,0 +1,98 @@
+"""Phonebook sources as the admin configures them: stored fields, overview, deletion."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select
+
+from .. import crypto
+from ..extensions import db
+from ..models import PhonebookEntry, PhoneNumber, SyncRun, SyncSource
+from ..sync import schedule
+from ..sync.base import REGISTRY, Source, SourceField
+
+
+def source_types() -> list[tuple[str, str]]:
+    """(type, label) of every registered source type, by label."""
+    return sorted(((name, cls.label) for name, cls in REGISTRY.items()), key=lambda item: item[1].lower())
+
+
+def stored_value(source: SyncSource, spec: SourceField) -> str:
+    """The stored value of a non-secret source field."""
+    if spec.column:
+        return getattr(source, spec.column) or ""
+    return (source.options or {}).get(spec.name, spec.default)
+
+
+def is_secret_set(source: SyncSource | None, spec: SourceField) -> bool:
+    if source is None:
+        return False
+    if spec.column == "password":
+        return bool(source.password_encrypted)
+    return bool((source.options or {}).get(spec.name))
+
+
+def store_fields(source: SyncSource, cls: type[Source], values: dict[str, str], clear: set[str]) -> None:
+    """Store a type's field values; secrets are encrypted, an empty secret keeps the stored one."""
+    options = dict(source.options or {})
+    for spec in cls.fields:
+        value = (values.get(spec.name) or "").strip()
+        if spec.kind == "password":
+            if spec.name in clear:
+                value = ""
+            elif not value:
+                continue
+            value = crypto.encrypt(value)
+        if spec.column == "password":
+            source.password_encrypted = value
+        elif spec.column:
+            setattr(source, spec.column, value)
+        else:
+            options[spec.name] = value
+    source.options = options
+
+
+@dataclass
+class SourceRow:
+    """A source with what the overview shows about it."""
+
+    source: SyncSource
+    label: str
+    entries: int
+    last_run: SyncRun | None
+    running: SyncRun | None
+
+
+def overview() -> list[SourceRow]:
+    """Every source with its type label, entry count, last finished run and a running one."""
+    sources = db.session.scalars(select(SyncSource).order_by(SyncSource.name, SyncSource.id)).all()
+    counts = dict(db.session.execute(select(PhonebookEntry.source_id, func.count(PhonebookEntry.id))
+                                     .where(PhonebookEntry.source_id.is_not(None))
+                                     .group_by(PhonebookEntry.source_id)).all())
+    rows = []
+    for source in sources:
+        recent = db.session.scalars(select(SyncRun).where(SyncRun.source_id == source.id)
+                                    .order_by(SyncRun.id.desc()).limit(5)).all()
+        running = next((run for run in recent if run.status == "running"), None)
+        last = next((run for run in recent if run.status != "running"), None)
+        cls = REGISTRY.get(source.type)
+        rows.append(SourceRow(source, cls.label if cls else source.type, counts.get(source.id, 0), last, running))
+    return rows
+
+
+def delete_source(source: SyncSource) -> int:
+    """Delete a source with its entries and runs; returns how many entries went. Caller commits."""
+    entry_ids = select(PhonebookEntry.id).where(PhonebookEntry.source_id == source.id)
+    db.session.execute(delete(PhoneNumber).where(PhoneNumber.phonebook_entry_id.in_(entry_ids.scalar_subquery()))
+                       .execution_options(synchronize_session=False))
+    count = db.session.execute(delete(PhonebookEntry).where(PhonebookEntry.source_id == source.id)
+                               .execution_options(synchronize_session=False)).rowcount
+    db.session.execute(delete(SyncRun).where(SyncRun.source_id == source.id)
+                       .execution_options(synchronize_session=False))
+    db.session.delete(source)
+    return count
+
+
+def sources_changed() -> None:
+    """Reload the scheduled jobs after sources were created, edited or deleted."""
+    schedule.reload_jobs()

@@ -1,0 +1,507 @@
+"""The phonebook sync engine: validate a source's records, enforce limits, apply the difference.
+
+A run reads every record first and changes nothing unless all of them are
+valid and within the limits. The difference to what the source synced before is
+computed by the source's own id (`internal_id`) and the stored `content_hash`,
+and applied in one transaction: an unchanged source writes no entry at all.
+Manual entries (no source) are never touched.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Iterator
+
+from flask import current_app
+from sqlalchemy import delete, func, insert, select, text, update
+
+from .. import crypto, site_settings
+from ..extensions import db
+from ..models import PhonebookEntry, PhoneNumber, SyncRun, SyncSource, utcnow
+from . import sources  # noqa: F401  (registers every source type)
+from .base import EMAIL_TYPES, GENDERS, PHONE_TYPES, Problem, Record, Source, SourceError, source_class
+from .normalize import KIND_BY_TYPE, NumberCache, content_hash, sort_key
+
+log = logging.getLogger(__name__)
+_E164 = re.compile(r"^\+[1-9][0-9]{5,14}$")
+
+# A run still "running" after this long belongs to a process that died.
+STALE_AFTER = timedelta(hours=1)
+PROGRESS_EVERY = 1000
+CHUNK = 500  # ids per IN (…) list
+PREVIEW_NAMES = 100
+MAX_STORED_MESSAGES = 500
+LIST_AT_MOST = 20
+# First key of the PostgreSQL advisory lock pair (second key: the source id)
+LOCK_NAMESPACE = 5_140_001
+
+ALREADY_RUNNING = "Synchronisation läuft bereits."
+
+_local_locks: dict[int, threading.Lock] = {}
+_local_locks_guard = threading.Lock()
+_threads: list[threading.Thread] = []
+
+
+class SyncRefused(Exception):
+    """The source is being synced by another thread or process right now."""
+
+
+@dataclass
+class SyncOutcome:
+    """What a run did (or, for a preview, would do)."""
+
+    run_id: int
+    ok: bool
+    total: int = 0
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    # Preview only: names that would be created, changed, deleted (at most PREVIEW_NAMES each)
+    preview: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [problem for problem in self.problems if problem.level == "error"]
+
+    def summary(self) -> str:
+        """One German line for the CLI and flash messages."""
+        if not self.ok:
+            return "Synchronisation fehlgeschlagen: " + "; ".join(_line_text(p) for p in self.errors[:LIST_AT_MOST])
+        return (f"{self.total} Datensätze: {self.created} neu, {self.updated} geändert, "
+                f"{self.deleted} gelöscht, {self.unchanged} unverändert.")
+
+
+def _line_text(problem: Problem) -> str:
+    return f"Zeile {problem.line}: {problem.text}" if problem.line else problem.text
+
+
+# --------------------------------------------------------------------------- locking
+
+
+@contextmanager
+def source_lock(source_id: int) -> Iterator[None]:
+    """Hold the lock that lets only one thread/process sync a source; raises SyncRefused.
+
+    PostgreSQL: a session advisory lock on its own connection (released when the
+    process dies). SQLite (one process): an in-process lock; other processes are
+    kept out by the check for a recent running SyncRun in `sync_source`.
+    """
+    if db.engine.dialect.name == "postgresql":
+        connection = db.engine.connect()
+        try:
+            if not connection.execute(text("SELECT pg_try_advisory_lock(:ns, :id)"),
+                                      {"ns": LOCK_NAMESPACE, "id": source_id}).scalar():
+                raise SyncRefused(ALREADY_RUNNING)
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:ns, :id)"), {"ns": LOCK_NAMESPACE, "id": source_id})
+                connection.commit()
+        finally:
+            connection.close()
+        return
+    with _local_locks_guard:
+        lock = _local_locks.setdefault(source_id, threading.Lock())
+    if not lock.acquire(blocking=False):
+        raise SyncRefused(ALREADY_RUNNING)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _claim_runs(source_id: int) -> None:
+    """Mark dead runs failed; refuse when another process runs this source (SQLite)."""
+    cutoff = utcnow() - STALE_AFTER
+    running = select(SyncRun.id).where(SyncRun.source_id == source_id, SyncRun.status == "running")
+    # With the advisory lock held no other process runs this source: every "running" run is dead.
+    if db.engine.dialect.name != "postgresql" and db.session.scalar(running.where(SyncRun.started_at >= cutoff)):
+        raise SyncRefused(ALREADY_RUNNING)
+    db.session.execute(
+        update(SyncRun).where(SyncRun.id.in_(running.scalar_subquery()))
+        .values(status="failed", finished_at=utcnow(),
+                messages=[Problem("Abgebrochen: Der Prozess wurde während der Synchronisation beendet.").as_dict()])
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+
+
+def is_running(source_id: int) -> bool:
+    """Whether a (not stale) run of the source is in progress."""
+    return bool(db.session.scalar(select(SyncRun.id).where(
+        SyncRun.source_id == source_id, SyncRun.status == "running",
+        SyncRun.started_at >= utcnow() - STALE_AFTER)))
+
+
+def _set_progress(run_id: int, progress: int) -> None:
+    """Update the progress in its own short transaction, outside the sync's transaction."""
+    with db.engine.begin() as connection:
+        connection.execute(update(SyncRun.__table__).where(SyncRun.__table__.c.id == run_id)
+                           .values(progress=progress))
+
+
+# --------------------------------------------------------------------------- running
+
+
+def build_source(source: SyncSource) -> Source:
+    """An instance of the source's type with its stored (decrypted) settings."""
+    cls = source_class(source.type)
+    try:
+        password = crypto.decrypt(source.password_encrypted)
+    except crypto.SecretUnreadable as exc:
+        raise SourceError(str(exc)) from None
+    return cls(url=source.url, login=source.login, password=password, options=dict(source.options or {}))
+
+
+def sync_source(source_id: int, trigger: str = "manual", *, allow_empty: bool = False, dry_run: bool = False,
+                upload: bytes | None = None) -> SyncOutcome:
+    """Run (or with dry_run preview) one source's sync and record it as a SyncRun.
+
+    Raises SyncRefused when the source is being synced already; every other
+    failure is recorded in the run and returned with ok=False, nothing changed.
+    """
+    source = db.session.get(SyncSource, source_id)
+    if source is None:
+        raise SourceError(f"Die Schnittstelle {source_id} gibt es nicht.")
+    with source_lock(source_id):
+        _claim_runs(source_id)
+        run = SyncRun(source_id=source_id, trigger="preview" if dry_run else trigger, status="running",
+                      started_at=utcnow(), messages=[])
+        db.session.add(run)
+        db.session.commit()
+        run_id = run.id
+        try:
+            return _run(source, run_id, allow_empty=allow_empty, dry_run=dry_run, upload=upload)
+        except SourceError as exc:
+            db.session.rollback()
+            return _fail(run_id, exc.problems, getattr(exc, "total", 0))
+        except Exception as exc:  # a bug or a database failure must not leave the run "running"
+            db.session.rollback()
+            log.exception("phonebook sync of source %s failed", source_id)
+            return _fail(run_id, [Problem(f"Unerwarteter Fehler: {exc.__class__.__name__}: {exc}")], 0)
+
+
+def _fail(run_id: int, problems: list[Problem], total: int) -> SyncOutcome:
+    problems = sorted(problems, key=_problem_order)
+    db.session.execute(update(SyncRun).where(SyncRun.id == run_id).values(
+        status="failed", finished_at=utcnow(), total=total, progress=total,
+        messages=[p.as_dict() for p in problems[:MAX_STORED_MESSAGES]]))
+    db.session.commit()
+    return SyncOutcome(run_id, ok=False, total=total, problems=problems)
+
+
+def _problem_order(problem: Problem) -> tuple:
+    return (0 if problem.level == "error" else 1, problem.line or 0)
+
+
+class _Validator:
+    """Checks records one by one and turns valid ones into stored values."""
+
+    def __init__(self, source_id: int):
+        self.source_id = source_id
+        self.problems: list[Problem] = []
+        self.first_line: dict[str, int | None] = {}
+        self.numbers = NumberCache()
+        self.normalised: list[str] = []
+        self.unrecognised: list[Problem] = []
+
+    def error(self, text: str, record: Record) -> None:
+        self.problems.append(Problem(text, record.line))
+
+    def check(self, record: Record) -> tuple[dict, list[tuple[str, str]]] | None:
+        """(entry values with content_hash, [(phone type, number as delivered)]) for a valid record, else None.
+
+        Numbers are not parsed here: an unchanged record (same hash) never needs them.
+        """
+        ok = True
+        internal_id = (record.internal_id or "").strip()
+        if not internal_id:
+            self.error("Datensatz ohne internal_id.", record)
+            ok = False
+        elif len(internal_id) > 200:
+            self.error("internal_id ist länger als 200 Zeichen.", record)
+            ok = False
+        elif internal_id in self.first_line:
+            first = self.first_line[internal_id]
+            where = f" (zuerst in Zeile {first})" if first else ""
+            self.error(f"internal_id „{internal_id}“ kommt mehrfach vor{where}.", record)
+            ok = False
+        else:
+            self.first_line[internal_id] = record.line
+        gender = (record.gender or "").strip().lower()
+        if gender not in GENDERS and gender != "":
+            self.error(f"Ungültiges Geschlecht „{record.gender}“ – erlaubt sind male, female oder leer.", record)
+            ok = False
+        display_name = (record.display_name or "").strip() or \
+            " ".join(part for part in (record.given_name.strip(), record.family_name.strip()) if part)
+        if not display_name:
+            self.error("Datensatz ohne Namen (display_name, family_name und given_name sind leer).", record)
+            ok = False
+        phones = self._typed(record.phones, PHONE_TYPES, "Telefontyp", record)
+        emails = self._typed(record.emails, EMAIL_TYPES, "E-Mail-Typ", record)
+        ok = ok and phones is not None and emails is not None
+        if not ok:
+            return None
+        values = {
+            "internal_id": internal_id,
+            "display_name": display_name[:200],
+            "family_name": (record.family_name or "").strip()[:120],
+            "given_name": (record.given_name or "").strip()[:120],
+            "honorific_prefix": (record.honorific_prefix or "").strip()[:60],
+            "gender": gender,
+            "company": (record.company or "").strip()[:200],
+            "job_title": (record.job_title or "").strip()[:200],
+            "phones": phones,
+            "emails": [(kind, address[:200]) for kind, address in emails],
+        }
+        # The region is part of the hash: changing it re-normalises every number on the next sync.
+        values["content_hash"] = content_hash(values, self.numbers.region)
+        return values, phones
+
+    def resolve(self, phones: list[tuple[str, str]], line: int | None) -> list[tuple[str, str, str | None]]:
+        """[(phone type, stored number, E.164)] with warnings for normalised and unrecognised numbers."""
+        resolved = []
+        for kind, raw in phones:
+            stored, e164 = self.numbers.get(raw)
+            if e164 is None:
+                self.unrecognised.append(Problem(f"Nummer „{raw}“ nicht erkannt – sie wird unverändert "
+                                                 "übernommen, aber bei Anrufen nicht gefunden.", line, "warning"))
+            elif e164 != raw:
+                self.normalised.append(f"{raw} → {e164}" + (f" (Zeile {line})" if line else ""))
+            resolved.append((kind, stored[:64], e164))
+        return resolved
+
+    def recheck(self, phones: list[tuple[str, str]], line: int | None) -> None:
+        """For an unchanged record: repeat the warnings, parsing only numbers not written as E.164."""
+        odd = [(kind, raw) for kind, raw in phones if not _E164.match(raw)]
+        if odd:
+            self.resolve(odd, line)
+
+    def _typed(self, pairs: list[tuple[str, str]], allowed: tuple[str, ...], what: str,
+               record: Record) -> list[tuple[str, str]] | None:
+        """Typed values (phones, e-mails) cleaned, empty ones dropped; None after reporting a wrong type."""
+        cleaned, ok = [], True
+        for kind, value in pairs:
+            kind, value = (kind or "").strip().upper(), (value or "").strip()
+            if not value:
+                continue
+            if kind not in allowed:
+                if kind:
+                    self.error(f"Unbekannter {what} „{kind}“ bei „{value}“ – erlaubt: {', '.join(allowed)}.", record)
+                else:
+                    self.error(f"„{value}“ ohne Typ – erwartet z. B. {allowed[0]}:{value}.", record)
+                ok = False
+                continue
+            cleaned.append((kind, value))
+        return cleaned if ok else None
+
+    def notices(self) -> list[Problem]:
+        notices = []
+        if self.normalised:
+            shown = "; ".join(self.normalised[:LIST_AT_MOST])
+            more = f" … und {len(self.normalised) - LIST_AT_MOST} weitere" if len(self.normalised) > LIST_AT_MOST else ""
+            notices.append(Problem(f"{len(self.normalised)} Nummern waren nicht im Format E.164 "
+                                   f"(+496131123456) und wurden umgewandelt: {shown}{more}.", None, "warning"))
+        notices.extend(self.unrecognised[:LIST_AT_MOST])
+        if len(self.unrecognised) > LIST_AT_MOST:
+            notices.append(Problem(f"… und {len(self.unrecognised) - LIST_AT_MOST} weitere nicht erkannte Nummern.",
+                                   None, "warning"))
+        return notices
+
+
+def _run(source: SyncSource, run_id: int, *, allow_empty: bool, dry_run: bool, upload: bytes | None) -> SyncOutcome:
+    instance = build_source(source)
+    if upload is not None:
+        instance.use_upload(upload)
+    existing = {internal_id: (entry_id, digest) for internal_id, entry_id, digest in db.session.execute(
+        select(PhonebookEntry.internal_id, PhonebookEntry.id, PhonebookEntry.content_hash)
+        .where(PhonebookEntry.source_id == source.id))}
+    db.session.commit()  # end the read; SQLite must not keep a snapshot open while progress is written
+    validator = _Validator(source.id)
+    new_rows: list[tuple] = []
+    changed_rows: list[tuple] = []
+    total = unchanged = 0
+    try:
+        for record in instance.fetch():
+            total += 1
+            if total % PROGRESS_EVERY == 0:
+                _set_progress(run_id, total)
+            checked = validator.check(record)
+            if checked is None or validator.problems:
+                continue  # once something is wrong, only keep validating
+            values, phones = checked
+            known = existing.get(values["internal_id"])
+            if known is not None and known[1] == values["content_hash"]:
+                unchanged += 1
+                validator.recheck(phones, record.line)
+                continue
+            row = _compact(values, validator.resolve(phones, record.line), known[0] if known else None)
+            (changed_rows if known else new_rows).append(row)
+    except SourceError as exc:
+        exc.total = total
+        raise
+    problems = instance.problems() + validator.problems
+    if any(problem.level == "error" for problem in problems):
+        exc = SourceError(f"{sum(p.level == 'error' for p in problems)} Fehler in den Daten.", problems)
+        exc.total = total
+        raise exc
+    problems += validator.notices()
+    valid = len(validator.first_line)
+    _check_limits(source, valid, len(existing), allow_empty, total)
+    seen = validator.first_line
+    deleted_ids = [entry_id for internal_id, (entry_id, _) in existing.items() if internal_id not in seen]
+    outcome = SyncOutcome(run_id, ok=True, total=total, created=len(new_rows), updated=len(changed_rows),
+                          deleted=len(deleted_ids), unchanged=unchanged, problems=sorted(problems, key=_problem_order))
+    if dry_run:
+        outcome.preview = {
+            "created": [row[1][ROW_FIELDS.index("display_name")] for row in new_rows[:PREVIEW_NAMES]],
+            "updated": [row[1][ROW_FIELDS.index("display_name")] for row in changed_rows[:PREVIEW_NAMES]],
+            "deleted": list(db.session.scalars(select(PhonebookEntry.display_name).where(
+                PhonebookEntry.id.in_(deleted_ids[:PREVIEW_NAMES])).order_by(PhonebookEntry.sort_name))),
+        }
+    else:
+        _apply(source.id, new_rows, changed_rows, deleted_ids)
+    db.session.execute(update(SyncRun).where(SyncRun.id == run_id).values(
+        status="success", finished_at=utcnow(), progress=total, total=total, created=outcome.created,
+        updated=outcome.updated, deleted=outcome.deleted, unchanged=unchanged,
+        messages=[p.as_dict() for p in outcome.problems[:MAX_STORED_MESSAGES]]))
+    db.session.commit()
+    return outcome
+
+
+def _check_limits(source: SyncSource, valid: int, owned: int, allow_empty: bool, total: int) -> None:
+    """Refuse oversized uploads, a phonebook over its total limit, and an accidental empty source."""
+    problems = []
+    per_upload = site_settings.get_int("phonebook.max_per_upload")
+    max_total = site_settings.get_int("phonebook.max_total")
+    if valid > per_upload:
+        problems.append(Problem(f"Die Quelle liefert {valid} Datensätze, erlaubt sind höchstens {per_upload} "
+                                "je Synchronisation (Grenze auf der Seite „Schnittstellen“)."))
+    others = db.session.scalar(select(func.count(PhonebookEntry.id)).where(
+        PhonebookEntry.source_id.is_not(None), PhonebookEntry.source_id != source.id))
+    if others + valid > max_total:
+        problems.append(Problem(f"Mit dieser Synchronisation hätte das Telefonbuch {others + valid} synchronisierte "
+                                f"Einträge, erlaubt sind höchstens {max_total} über alle Schnittstellen."))
+    if valid == 0 and owned and not allow_empty:
+        problems.append(Problem(f"Die Quelle hat keine Datensätze geliefert. Damit würden alle {owned} Einträge "
+                                "dieser Schnittstelle gelöscht. Wenn das gewollt ist, synchronisieren Sie mit "
+                                "„Leere Quelle zulassen“."))
+    if problems:
+        exc = SourceError(problems[0].text, problems)
+        exc.total = total
+        raise exc
+
+
+def _chunks(items: list, size: int = CHUNK) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+# Entry columns kept per new/changed row (a tuple: far less memory than a dict per row)
+ROW_FIELDS = ("internal_id", "display_name", "family_name", "given_name", "honorific_prefix", "gender", "company",
+              "job_title", "emails", "content_hash")
+INSERT_CHUNK = 5000
+
+
+def _compact(values: dict, numbers_: list[tuple[str, str, str | None]], entry_id: int | None) -> tuple:
+    """(entry id or None, tuple of ROW_FIELDS, [(phone type, stored, E.164)])."""
+    return (entry_id, tuple(values[name] for name in ROW_FIELDS), numbers_)
+
+
+def _entry_params(source_id: int, row: tuple, now) -> dict:
+    """The column values of one entry for a bulk INSERT or UPDATE."""
+    entry_id, fields, numbers_ = row
+    params = dict(zip(ROW_FIELDS, fields))
+    params["emails"] = [{"type": kind, "address": address} for kind, address in params["emails"]]
+    params["phones"] = [{"type": kind, "number": stored} for kind, stored, _ in numbers_]
+    params["sort_name"] = sort_key(params["display_name"])
+    params["source_id"] = source_id
+    params["updated_at"] = now
+    if entry_id is None:
+        params["created_at"] = now
+    else:
+        params["id"] = entry_id
+    return params
+
+
+def _index_params(entry_id: int, numbers_: list) -> list[dict]:
+    """PhoneNumber rows exactly as numbers.index_numbers writes them for a phonebook entry."""
+    return [{"raw": stored, "e164": e164, "kind": KIND_BY_TYPE[kind], "main_prefix": None, "address_id": None,
+             "contact_person_id": None, "phonebook_entry_id": entry_id} for kind, stored, e164 in numbers_]
+
+
+def _apply(source_id: int, new_rows: list, changed_rows: list, deleted_ids: list[int]) -> None:
+    """Write the difference in the current transaction (the caller commits), in chunks to bound memory."""
+    session = db.session
+    now = utcnow()
+    entries = PhonebookEntry.__table__
+    phone_numbers = PhoneNumber.__table__
+    for chunk in _chunks(deleted_ids + [row[0] for row in changed_rows]):
+        session.execute(delete(phone_numbers).where(phone_numbers.c.phonebook_entry_id.in_(chunk)))
+    for chunk in _chunks(deleted_ids):
+        session.execute(delete(entries).where(entries.c.id.in_(chunk)))
+    for chunk in _chunks(changed_rows, INSERT_CHUNK):
+        session.execute(update(PhonebookEntry), [_entry_params(source_id, row, now) for row in chunk])
+        _insert_index([n for row in chunk for n in _index_params(row[0], row[2])])
+    for chunk in _chunks(new_rows, INSERT_CHUNK):
+        session.execute(insert(entries), [_entry_params(source_id, row, now) for row in chunk])
+        ids = dict(session.execute(select(entries.c.internal_id, entries.c.id).where(
+            entries.c.source_id == source_id, entries.c.internal_id.in_([row[1][0] for row in chunk]))).all())
+        _insert_index([n for row in chunk for n in _index_params(ids[row[1][0]], row[2])])
+
+
+def _insert_index(rows: list[dict]) -> None:
+    if rows:
+        db.session.execute(insert(PhoneNumber.__table__), rows)
+
+
+# --------------------------------------------------------------------------- background and batch
+
+
+def run_in_app(app, source_id: int, trigger: str, allow_empty: bool = False) -> None:
+    """Run one sync inside its own app context (background threads and scheduled jobs)."""
+    with app.app_context():
+        try:
+            outcome = sync_source(source_id, trigger, allow_empty=allow_empty)
+            log.info("phonebook sync of source %s (%s): %s", source_id, trigger, outcome.summary())
+        except SyncRefused:
+            log.info("phonebook sync of source %s (%s) skipped: already running", source_id, trigger)
+        except Exception:
+            log.exception("phonebook sync of source %s (%s) failed", source_id, trigger)
+        finally:
+            db.session.remove()
+
+
+def start_background_sync(source_id: int, trigger: str = "manual", allow_empty: bool = False) -> threading.Thread:
+    """Run a sync in a thread with its own app context and return at once."""
+    thread = threading.Thread(target=run_in_app, args=(current_app._get_current_object(), source_id, trigger,
+                                                       allow_empty), name=f"phonebook-sync-{source_id}", daemon=True)
+    _threads[:] = [t for t in _threads if t.is_alive()] + [thread]
+    thread.start()
+    return thread
+
+
+def wait_for_background_syncs(timeout: float = 60.0) -> None:
+    """Join the running background syncs (used by tests and at shutdown)."""
+    for thread in list(_threads):
+        thread.join(timeout)
+
+
+def sync_all(trigger: str) -> list[tuple[SyncSource, SyncOutcome | None, str]]:
+    """Sync every enabled source in turn: [(source, outcome or None, message)]."""
+    results = []
+    for source in db.session.scalars(select(SyncSource).where(SyncSource.enabled).order_by(SyncSource.id)).all():
+        name = source.name
+        try:
+            outcome = sync_source(source.id, trigger)
+        except (SyncRefused, SourceError) as exc:
+            results.append((source, None, f"{name}: {exc}"))
+        else:
+            results.append((source, outcome, f"{name}: {outcome.summary()}"))
+    return results

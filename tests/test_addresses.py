@@ -1,0 +1,422 @@
+"""Address master: list, search, detail, create/edit/delete of addresses and contact persons."""
+import re
+
+import pytest
+from sqlalchemy import select
+
+from telephone.extensions import db
+from telephone.models import Address, ContactPerson, PhoneNumber
+from telephone.numbers import lookup_caller
+
+from .conftest import PASSWORD, csrf_token_from, make_user
+
+ADDRESS = {
+    "kind": "company", "name": "Müller GmbH", "company": "", "street": "Hauptstraße 1", "postcode": "55116",
+    "city": "Mainz", "country": "DE", "email": "info@mueller.de", "notes": "Zahlt pünktlich.",
+    "phone": "06131 1234-0", "mobile": "", "fax": "06131 1234-99",
+}
+
+
+def create_address(app, **fields) -> int:
+    """Create an address through the service (numbers indexed as the app does)."""
+    from telephone.addresses import book
+
+    data = {**ADDRESS, **fields}
+    with app.test_request_context():
+        return book.save_address(None, data).id
+
+
+def add_contact(app, address_id: int, **fields) -> int:
+    from telephone.addresses import book
+
+    data = {"name": "Anna Schmidt", "role": "Einkauf", "email": "", "phone": "", "mobile": "", "fax": "", **fields}
+    with app.test_request_context():
+        return book.save_contact(db.session.get(Address, address_id), None, data).id
+
+
+def index_rows(app, **owner) -> set[tuple[str, str, str | None]]:
+    with app.app_context():
+        rows = db.session.scalars(select(PhoneNumber).filter_by(**owner)).all()
+        return {(row.kind, row.raw, row.e164) for row in rows}
+
+
+def listed_names(html: str) -> list[str]:
+    return re.findall(r'<a href="/addresses/\d+">([^<]+)</a>', html)
+
+
+# --------------------------------------------------------------------------- access
+
+
+ROUTES = [
+    ("GET", "/addresses/"), ("GET", "/addresses/new"), ("POST", "/addresses/new"),
+    ("GET", "/addresses/1"), ("GET", "/addresses/1/edit"), ("POST", "/addresses/1/edit"),
+    ("POST", "/addresses/1/delete"), ("GET", "/addresses/1/contacts/new"), ("POST", "/addresses/1/contacts/new"),
+    ("GET", "/addresses/1/contacts/1/edit"), ("POST", "/addresses/1/contacts/1/edit"),
+    ("POST", "/addresses/1/contacts/1/delete"), ("GET", "/addresses/export.csv"),
+    ("GET", "/addresses/import"), ("POST", "/addresses/import"), ("POST", "/addresses/import/" + "a" * 32),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES)
+def test_every_address_route_needs_login(client, app, method, path):
+    address_id = create_address(app)
+    add_contact(app, address_id)
+    response = client.open(path, method=method)
+    assert response.status_code in (302, 401)
+    if method == "GET":
+        assert response.headers["Location"].startswith("/login")
+    with app.app_context():
+        assert db.session.scalar(select(Address.name)) == "Müller GmbH"
+        assert db.session.scalar(select(ContactPerson.name)) == "Anna Schmidt"
+
+
+def login_with_csrf(client, app) -> None:
+    make_user(app, "anna")
+    token = csrf_token_from(client.get("/login").text)
+    response = client.post("/login", data={"username": "anna", "password": PASSWORD, "csrf_token": token})
+    assert response.status_code == 302
+
+
+@pytest.mark.csrf
+@pytest.mark.parametrize("path", ["/addresses/new", "/addresses/1/edit", "/addresses/1/delete",
+                                  "/addresses/1/contacts/new", "/addresses/1/contacts/1/edit",
+                                  "/addresses/1/contacts/1/delete", "/addresses/import",
+                                  "/addresses/import/" + "a" * 32])
+def test_posts_without_csrf_token_are_rejected(client, app, path):
+    address_id = create_address(app)
+    add_contact(app, address_id)
+    login_with_csrf(client, app)
+    response = client.post(path, data={**ADDRESS, "name": "Geändert"})
+    assert response.status_code == 400
+    assert "Formular ist abgelaufen" in response.text
+    with app.app_context():
+        assert db.session.scalar(select(Address.name)) == "Müller GmbH"
+        assert db.session.scalar(select(ContactPerson.name)) == "Anna Schmidt"
+
+
+@pytest.mark.csrf
+def test_post_with_csrf_token_creates_address(client, app):
+    login_with_csrf(client, app)
+    token = csrf_token_from(client.get("/addresses/new").text)
+    response = client.post("/addresses/new", data={**ADDRESS, "csrf_token": token})
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.scalar(select(Address.name)) == "Müller GmbH"
+
+
+# --------------------------------------------------------------------------- create, edit, delete
+
+
+def test_create_address_indexes_numbers_and_shows_them(client, auth, app):
+    auth.login("anna")
+    response = client.post("/addresses/new", data=ADDRESS)
+    assert response.status_code == 302
+    with app.app_context():
+        address = db.session.scalar(select(Address))
+        assert (address.name, address.city, address.email) == ("Müller GmbH", "Mainz", "info@mueller.de")
+        address_id = address.id
+    assert response.headers["Location"] == f"/addresses/{address_id}"
+    assert index_rows(app, address_id=address_id) == {("phone", "06131 1234-0", "+49613112340"),
+                                                      ("fax", "06131 1234-99", "+496131123499")}
+    page = client.get(f"/addresses/{address_id}").text
+    for text in ("Müller GmbH", "Hauptstraße 1", "55116 Mainz", "info@mueller.de", "Zahlt pünktlich.",
+                 'href="tel:+49613112340"', 'href="tel:+496131123499"'):
+        assert text in page
+    assert "wurde angelegt" in page
+
+
+def test_new_address_form_prefills_phone_from_query(client, auth):
+    auth.login("anna")
+    page = client.get("/addresses/new?phone=%2B4961319876543").text
+    assert 'value="+4961319876543"' in page
+    assert 'value="DE"' in page
+
+
+def test_validation_keeps_input_and_answers_422(client, auth, app):
+    auth.login("anna")
+    response = client.post("/addresses/new", data={**ADDRESS, "name": "", "email": "keine-mail",
+                                                   "city": "Wiesbaden", "country": "XY"})
+    assert response.status_code == 422
+    assert "Bitte einen Namen eingeben." in response.text
+    assert "Bitte eine gültige E-Mail-Adresse eingeben" in response.text
+    assert "zweistelligen Ländercode" in response.text
+    assert 'value="Wiesbaden"' in response.text
+    assert 'value="keine-mail"' in response.text
+    assert 'value="06131 1234-0"' in response.text
+    with app.app_context():
+        assert db.session.scalar(select(Address)) is None
+        assert db.session.scalar(select(PhoneNumber)) is None
+
+
+def test_unparseable_number_is_kept_and_marked(client, auth, app):
+    auth.login("anna")
+    response = client.post("/addresses/new", data={**ADDRESS, "phone": "bitte Zentrale fragen", "fax": ""})
+    assert response.status_code == 302
+    with app.app_context():
+        address = db.session.scalar(select(Address))
+        assert address.phone == "bitte Zentrale fragen"
+        address_id = address.id
+    assert index_rows(app, address_id=address_id) == {("phone", "bitte Zentrale fragen", None)}
+    page = client.get(f"/addresses/{address_id}").text
+    assert 'class="unrecognised"' in page
+    assert "bitte Zentrale fragen" in page
+
+
+def test_edit_address_updates_and_removes_index_rows(client, auth, app):
+    address_id = create_address(app)
+    auth.login("anna")
+    form = client.get(f"/addresses/{address_id}/edit").text
+    assert 'value="Müller GmbH"' in form
+    response = client.post(f"/addresses/{address_id}/edit",
+                           data={**ADDRESS, "name": "Müller AG", "phone": "+49 30 1234567", "fax": "",
+                                 "mobile": "0171 2345678"})
+    assert response.status_code == 302
+    assert index_rows(app, address_id=address_id) == {("phone", "+49 30 1234567", "+49301234567"),
+                                                      ("mobile", "0171 2345678", "+491712345678")}
+    with app.test_request_context():
+        assert [m.name for m in lookup_caller("030 1234567").matches] == ["Müller AG"]
+        assert lookup_caller("06131 1234-99").matches == []
+
+
+def test_edit_validation_keeps_input(client, auth, app):
+    address_id = create_address(app)
+    auth.login("anna")
+    response = client.post(f"/addresses/{address_id}/edit", data={**ADDRESS, "name": "  ", "city": "Bonn"})
+    assert response.status_code == 422
+    assert 'value="Bonn"' in response.text
+    with app.app_context():
+        assert db.session.get(Address, address_id).city == "Mainz"
+
+
+def test_address_with_contacts_cannot_become_a_person(client, auth, app):
+    address_id = create_address(app)
+    add_contact(app, address_id)
+    auth.login("anna")
+    response = client.post(f"/addresses/{address_id}/edit", data={**ADDRESS, "kind": "person"})
+    assert response.status_code == 422
+    assert "bleibt eine Firma" in response.text
+
+
+def test_delete_address_removes_contacts_and_index_rows(client, auth, app):
+    address_id = create_address(app)
+    add_contact(app, address_id, phone="0171 1111111")
+    auth.login("anna")
+    page = client.get(f"/addresses/{address_id}").text
+    assert 'hx-confirm="Adresse „Müller GmbH“ mit allen Ansprechpartnern wirklich löschen?"' in page
+    response = client.post(f"/addresses/{address_id}/delete")
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.scalar(select(Address)) is None
+        assert db.session.scalar(select(ContactPerson)) is None
+        assert db.session.scalar(select(PhoneNumber)) is None
+    assert client.get(f"/addresses/{address_id}").status_code == 404
+
+
+def test_person_address(client, auth, app):
+    auth.login("anna")
+    client.post("/addresses/new", data={**ADDRESS, "kind": "person", "name": "Erika Muster",
+                                        "company": "Muster KG", "phone": "0611 555555-0"})
+    with app.app_context():
+        address = db.session.scalar(select(Address))
+        assert not address.is_company
+        # only a company's main number matches callers on its extensions
+        assert {row.main_prefix for row in address.numbers} == {None}
+        address_id = address.id
+    page = client.get(f"/addresses/{address_id}").text
+    assert "Muster KG" in page
+    assert "Ansprechpartner hinzufügen" not in page
+    assert client.get(f"/addresses/{address_id}/contacts/new").status_code == 404
+
+
+def test_html_in_user_text_is_escaped(client, auth, app):
+    auth.login("anna")
+    client.post("/addresses/new", data={**ADDRESS, "name": "<script>alert(1)</script>",
+                                        "notes": "<b>fett</b>", "phone": "<img src=x>"})
+    with app.app_context():
+        address_id = db.session.scalar(select(Address.id))
+    add_contact(app, address_id, name="<i>Anna</i>")
+    for page in (client.get(f"/addresses/{address_id}").text, client.get("/addresses/?q=script").text,
+                 client.get(f"/addresses/{address_id}/edit").text):
+        assert "<script>alert(1)</script>" not in page
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    detail = client.get(f"/addresses/{address_id}").text
+    assert "<b>fett</b>" not in detail and "&lt;b&gt;fett&lt;/b&gt;" in detail
+    assert "<img src=x>" not in detail
+    assert "<i>Anna</i>" not in detail and "&lt;i&gt;Anna&lt;/i&gt;" in detail
+
+
+def test_missing_address_is_404(client, auth):
+    auth.login("anna")
+    assert client.get("/addresses/999").status_code == 404
+    assert client.get("/addresses/999/edit").status_code == 404
+    assert client.post("/addresses/999/delete").status_code == 404
+
+
+# --------------------------------------------------------------------------- contact persons
+
+
+def test_contact_person_crud_and_index(client, auth, app):
+    address_id = create_address(app)
+    auth.login("anna")
+    response = client.post(f"/addresses/{address_id}/contacts/new",
+                           data={"name": "Anna Schmidt", "role": "Einkauf", "email": "anna@mueller.de",
+                                 "phone": "06131 1234-17", "mobile": "+49 (0)171 2345678", "fax": ""})
+    assert response.status_code == 302
+    with app.app_context():
+        contact = db.session.scalar(select(ContactPerson))
+        contact_id = contact.id
+        assert (contact.address_id, contact.role) == (address_id, "Einkauf")
+    assert response.headers["Location"] == f"/addresses/{address_id}#contact-{contact_id}"
+    assert index_rows(app, contact_person_id=contact_id) == {("phone", "06131 1234-17", "+496131123417"),
+                                                             ("mobile", "+49 (0)171 2345678", "+491712345678")}
+    page = client.get(f"/addresses/{address_id}").text
+    assert f'id="contact-{contact_id}"' in page
+    assert "Anna Schmidt" in page and "Einkauf" in page and 'href="tel:+491712345678"' in page
+    with app.test_request_context():
+        match, = lookup_caller("0171 2345678").matches
+        assert match.url == f"/addresses/{address_id}#contact-{contact_id}"
+
+    response = client.post(f"/addresses/{address_id}/contacts/{contact_id}/edit",
+                           data={"name": "Anna Schulz", "role": "Leitung", "email": "", "phone": "",
+                                 "mobile": "0171 9999999", "fax": ""})
+    assert response.status_code == 302
+    assert index_rows(app, contact_person_id=contact_id) == {("mobile", "0171 9999999", "+491719999999")}
+
+    response = client.post(f"/addresses/{address_id}/contacts/{contact_id}/delete")
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.scalar(select(ContactPerson)) is None
+        assert db.session.scalar(select(PhoneNumber).filter_by(contact_person_id=contact_id)) is None
+        assert db.session.get(Address, address_id) is not None
+
+
+def test_contact_validation_keeps_input(client, auth, app):
+    address_id = create_address(app)
+    auth.login("anna")
+    response = client.post(f"/addresses/{address_id}/contacts/new",
+                           data={"name": "", "role": "Einkauf", "email": "anna@", "phone": "0171 1"})
+    assert response.status_code == 422
+    assert "Bitte einen Namen eingeben." in response.text
+    assert "gültige E-Mail-Adresse" in response.text
+    assert 'value="Einkauf"' in response.text and 'value="anna@"' in response.text
+    with app.app_context():
+        assert db.session.scalar(select(ContactPerson)) is None
+
+
+def test_contact_of_another_address_is_404(client, auth, app):
+    first = create_address(app)
+    second = create_address(app, name="Schmidt KG")
+    contact_id = add_contact(app, first)
+    auth.login("anna")
+    assert client.get(f"/addresses/{second}/contacts/{contact_id}/edit").status_code == 404
+    assert client.post(f"/addresses/{second}/contacts/{contact_id}/delete").status_code == 404
+    with app.app_context():
+        assert db.session.get(ContactPerson, contact_id) is not None
+
+
+def test_country_change_rereads_contact_numbers(client, auth, app):
+    address_id = create_address(app, country="DE")
+    contact_id = add_contact(app, address_id, phone="044 123 45 67")
+    assert index_rows(app, contact_person_id=contact_id) == {("phone", "044 123 45 67", "+49441234567")}
+    auth.login("anna")
+    client.post(f"/addresses/{address_id}/edit", data={**ADDRESS, "country": "ch"})
+    assert index_rows(app, contact_person_id=contact_id) == {("phone", "044 123 45 67", "+41441234567")}
+
+
+# --------------------------------------------------------------------------- list and search
+
+
+@pytest.fixture
+def address_book(app):
+    """Three addresses with numbers on the address and on a contact person."""
+    mueller = create_address(app, name="Müller GmbH", company="", phone="06131 1234-0", fax="")
+    add_contact(app, mueller, name="Anna Schmidt", mobile="0171 2345678")
+    create_address(app, kind="person", name="Erika Weber", company="Weber & Söhne", phone="030 9876543",
+                   fax="", email="")
+    create_address(app, name="Zebra AG", phone="+43 1 5551234", fax="")
+    return mueller
+
+
+def search(client, query: str) -> list[str]:
+    response = client.get("/addresses/", query_string={"q": query})
+    assert response.status_code == 200
+    return listed_names(response.text)
+
+
+def test_list_is_sorted_by_name(client, auth, address_book):
+    auth.login("anna")
+    assert search(client, "") == ["Erika Weber", "Müller GmbH", "Zebra AG"]
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ("müller", ["Müller GmbH"]),
+    ("MÜLLER", ["Müller GmbH"]),
+    ("gmbh", ["Müller GmbH"]),
+    ("söhne", ["Erika Weber"]),
+    ("schmidt", ["Müller GmbH"]),
+    ("%", []),
+    ("nichts", []),
+])
+def test_search_by_text(client, auth, address_book, query, expected):
+    auth.login("anna")
+    assert search(client, query) == expected
+
+
+@pytest.mark.parametrize("query", ["06131 12340", "+49 6131 12340", "0049 6131 12340", "+49 (0)6131 1234-0",
+                                   "+4961311234"])
+def test_search_by_address_number_in_any_notation(client, auth, address_book, query):
+    auth.login("anna")
+    assert search(client, query) == ["Müller GmbH"]
+
+
+@pytest.mark.parametrize("query", ["0171 2345678", "+491712345678", "0049 171 2345678", "+49 (0)171 2345678"])
+def test_search_by_contact_number(client, auth, address_book, query):
+    auth.login("anna")
+    assert search(client, query) == ["Müller GmbH"]
+
+
+def test_search_by_foreign_number(client, auth, address_book):
+    auth.login("anna")
+    assert search(client, "0043 1 5551234") == ["Zebra AG"]
+
+
+def test_search_as_you_type_returns_the_list_fragment(client, auth, address_book):
+    auth.login("anna")
+    page = client.get("/addresses/").text
+    assert 'hx-trigger="input changed delay:250ms, search"' in page
+    assert 'hx-push-url="true"' in page
+    response = client.get("/addresses/?q=zebra", headers={"HX-Request": "true", "HX-Target": "address-list"})
+    assert response.status_code == 200
+    assert response.text.lstrip().startswith('<div id="address-list">')
+    assert "<html" not in response.text
+    assert listed_names(response.text) == ["Zebra AG"]
+
+
+def test_empty_search_offers_to_create_with_number(client, auth, address_book):
+    auth.login("anna")
+    page = client.get("/addresses/?q=0611 777777").text
+    assert "Keine Adresse gefunden" in page
+    assert "/addresses/new?phone=0611+777777" in page
+
+
+def test_pagination(client, auth, app):
+    app.config["PAGE_SIZE"] = 2
+    for name in ("Anton", "Berta", "Cäsar", "Dora", "Emil"):
+        create_address(app, name=name, phone="", fax="")
+    auth.login("anna")
+    first = client.get("/addresses/").text
+    assert listed_names(first) == ["Anton", "Berta"]
+    assert "Seite 1 von 3" in first
+    assert "page=2" in first
+    assert listed_names(client.get("/addresses/?page=3").text) == ["Emil"]
+    assert listed_names(client.get("/addresses/?page=9").text) == []
+    searched = client.get("/addresses/?q=a&page=2").text  # Anton Berta Cäsar Dora
+    assert listed_names(searched) == ["Cäsar", "Dora"]
+    assert "q=a" in searched
+
+
+def test_list_shows_numbers_with_phone_macro(client, auth, address_book):
+    auth.login("anna")
+    page = client.get("/addresses/").text
+    assert 'href="tel:+49613112340"' in page
+    assert 'href="tel:+4315551234"' in page

@@ -1,0 +1,141 @@
+"""Phone notes (Telefonnotizen): pre-filled from a call, filed with the address, edited by the author."""
+from datetime import datetime
+
+import pytest
+from sqlalchemy import select
+
+from telephone import events, numbers
+from telephone.extensions import db
+from telephone.models import Address, Call, ContactPerson, PhoneNote
+
+from .calls_helpers import ANONYMOUS_ID, ANONYMOUS_MISSED, ANSWERED_CALL, ANSWERED_ID, post_notify
+from .conftest import make_user
+
+
+@pytest.fixture(autouse=True)
+def no_bus(monkeypatch):
+    monkeypatch.setattr(events, "publish", lambda call_event_id: None)
+
+
+@pytest.fixture
+def mueller(app):
+    """Müller GmbH with contact person Eva Weber, who calls from 06131 123456."""
+    with app.test_request_context():
+        address = Address(name="Müller GmbH", phone="0221 555000")
+        person = ContactPerson(name="Eva Weber", phone="06131 123456")
+        address.contacts.append(person)
+        db.session.add(address)
+        numbers.index_numbers(address, [("phone", address.phone)])
+        numbers.index_numbers(person, [("phone", person.phone)])
+        db.session.commit()
+        return address.id, person.id
+
+
+def _call_pk(app, call_id=ANSWERED_ID) -> int:
+    with app.app_context():
+        call = db.session.scalar(select(Call).where(Call.call_id == call_id))
+        call.started_at = datetime(2025, 3, 5, 9, 30)
+        db.session.commit()
+        return call.id
+
+
+def _answered_call(app, client) -> int:
+    for body in ANSWERED_CALL:
+        post_notify(client, body, secret=None)
+    return _call_pk(app)
+
+
+def _note_data(**fields):
+    data = {"subject": "Rückfrage Angebot", "text": "Bitte Angebot schicken.", "number": "06131 123456"}
+    data.update(fields)
+    return data
+
+
+def test_new_note_from_call_is_prefilled(app, client, auth, mueller):
+    call = _answered_call(app, client)
+    auth.login("anna")
+    page = client.get(f"/calls/notes/new?call={call}").text
+    assert 'value="Telefonat mit Eva Weber am 05.03.2025"' in page
+    assert 'value="06131 123456"' in page
+    assert f'<option selected value="contact:{mueller[1]}">' in page and "Eva Weber (Müller GmbH)" in page
+    assert f'name="call" type="hidden" value="{call}"' in page
+
+
+def test_new_note_for_anonymous_caller(app, client, auth):
+    for body in ANONYMOUS_MISSED:
+        post_notify(client, body, secret=None)
+    call = _call_pk(app, ANONYMOUS_ID)
+    auth.login("anna")
+    page = client.get(f"/calls/notes/new?call={call}").text
+    assert 'value="Telefonat mit unterdrückter Nummer am 05.03.2025"' in page
+
+
+def test_unknown_call_is_404(client, auth):
+    auth.login("anna")
+    assert client.get("/calls/notes/new?call=999").status_code == 404
+    assert client.get("/calls/notes/new?call=abc").status_code == 404
+
+
+def test_note_is_created_and_filed_with_the_company(app, client, auth, mueller):
+    call = _answered_call(app, client)
+    anna = make_user(app, "anna")
+    auth.login("anna", create=False)
+    response = client.post("/calls/notes/new", data=_note_data(call=call, target=f"contact:{mueller[1]}"))
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/addresses/{mueller[0]}#phone-notes"
+    with app.app_context():
+        note = db.session.scalar(select(PhoneNote))
+        assert (note.call_pk, note.address_id, note.contact_person_id, note.author_id) == (
+            call, mueller[0], mueller[1], anna)
+    journal = client.get("/calls/").text
+    assert "Rückfrage Angebot" in journal and "Bitte Angebot schicken." in journal
+
+
+def test_note_without_subject_keeps_what_was_typed(app, client, auth, mueller):
+    call = _answered_call(app, client)
+    auth.login("anna")
+    response = client.post("/calls/notes/new", data=_note_data(call=call, subject="", target=""))
+    assert response.status_code == 422
+    assert "Bitte einen Betreff eingeben." in response.text and "Bitte Angebot schicken." in response.text
+    with app.app_context():
+        assert db.session.scalars(select(PhoneNote)).all() == []
+
+
+def test_foreign_target_is_refused(app, client, auth, mueller):
+    call = _answered_call(app, client)
+    auth.login("anna")
+    response = client.post("/calls/notes/new", data=_note_data(call=call, target="address:999"))
+    assert response.status_code == 422
+
+
+def test_address_page_lists_notes_newest_first_escaped(app, client, auth, mueller):
+    auth.login("anna")
+    page = client.get(f"/calls/notes/new?address={mueller[0]}").text
+    assert 'value="Telefonat mit Müller GmbH"' in page
+    client.post("/calls/notes/new", data=_note_data(address=mueller[0], target=f"address:{mueller[0]}",
+                                                   subject="Erste Notiz"))
+    client.post("/calls/notes/new", data=_note_data(address=mueller[0], target=f"address:{mueller[0]}",
+                                                   subject="Zweite Notiz", text="<script>alert(1)</script>"))
+    page = client.get(f"/addresses/{mueller[0]}").text
+    assert page.index("Zweite Notiz") < page.index("Erste Notiz")
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
+    assert page.count("bearbeiten") == 2
+
+
+def test_only_the_author_may_edit(app, client, auth, mueller):
+    auth.login("anna")
+    client.post("/calls/notes/new", data=_note_data(address=mueller[0], target=f"address:{mueller[0]}"))
+    with app.app_context():
+        note_id = db.session.scalar(select(PhoneNote.id))
+    assert client.get(f"/calls/notes/{note_id}/edit").status_code == 200
+    response = client.post(f"/calls/notes/{note_id}/edit", data=_note_data(subject="Geändert"))
+    assert response.status_code == 302
+    auth.logout()
+    auth.login("ben")
+    assert client.get(f"/calls/notes/{note_id}/edit").status_code == 403
+    assert client.post(f"/calls/notes/{note_id}/edit", data=_note_data(subject="Fremd")).status_code == 403
+    page = client.get(f"/addresses/{mueller[0]}").text
+    assert "Geändert" in page and "Fremd" not in page and "bearbeiten" not in page
+    with app.app_context():
+        note = db.session.get(PhoneNote, note_id)
+        assert note.subject == "Geändert" and note.address_id == mueller[0]
