@@ -1,0 +1,214 @@
+"""Shared HTTP plumbing for the API sources.
+
+Every request of a source goes through `HttpClient.request`: it sets a timeout,
+retries throttled answers (429 or 503 with `Retry-After`) a bounded number of
+times with a bounded wait, and turns every network failure into a `SourceError`
+with a precise German reason. Messages name the host, never a URL with its
+query or body, so credentials and tokens cannot end up in a message or log.
+"""
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from abc import abstractmethod
+from email.utils import parsedate_to_datetime
+from datetime import datetime, timezone
+from typing import ClassVar, Iterable, Iterator
+from urllib.parse import urlparse
+
+import requests
+
+from telephone.sync.base import Record, Source, SourceError
+
+log = logging.getLogger(__name__)
+
+#: Attempts for one request when the service throttles (the first one included).
+MAX_ATTEMPTS = 4
+#: Longest wait for one `Retry-After`, in seconds; a longer one fails the sync.
+MAX_WAIT = 120.0
+#: Wait when a throttled answer carries no usable `Retry-After`.
+DEFAULT_WAIT = 5.0
+
+
+def sleep(seconds: float) -> None:
+    """Wait between retries (a module function so tests can replace it)."""
+    time.sleep(seconds)
+
+
+def host_of(url: str) -> str:
+    """The host name of `url` for messages (no user info, path or query)."""
+    try:
+        return urlparse(url).hostname or url.split("/")[0]
+    except ValueError:
+        return "?"
+
+
+def _is_name_resolution_failure(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    stack: list[object] = [exc]
+    while stack:
+        item = stack.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, socket.gaierror) or type(item).__name__ == "NameResolutionError":
+            return True
+        stack.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
+    text = str(exc)
+    return any(marker in text for marker in (
+        "NameResolutionError", "Name or service not known", "getaddrinfo failed",
+        "nodename nor servname", "Temporary failure in name resolution", "No address associated",
+    ))
+
+
+def network_error(exc: BaseException, host: str, system: str) -> SourceError:
+    """Translate a requests (or socket) exception into a German SourceError."""
+    log.info("%s: network error %s talking to %s", system, type(exc).__name__, host)
+    if isinstance(exc, requests.exceptions.SSLError):
+        return SourceError(
+            f"{system}: TLS-Fehler bei der Verbindung zu {host} – das Zertifikat des Servers ist ungültig, "
+            "abgelaufen oder nicht vertrauenswürdig."
+        )
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return SourceError(f"{system}: Zeitüberschreitung beim Verbindungsaufbau zu {host}. "
+                           "Bitte Adresse und Firewall prüfen.")
+    if isinstance(exc, (requests.exceptions.Timeout, socket.timeout)):
+        return SourceError(f"{system}: {host} hat nicht rechtzeitig geantwortet (Zeitüberschreitung).")
+    if isinstance(exc, (requests.exceptions.ConnectionError, ConnectionError)):
+        if _is_name_resolution_failure(exc):
+            return SourceError(f"{system}: Server nicht gefunden ({host}). Bitte die Adresse prüfen.")
+        return SourceError(f"{system}: Keine Verbindung zu {host} möglich (Verbindung abgelehnt oder abgebrochen).")
+    if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                        requests.exceptions.InvalidSchema)):
+        return SourceError(f"{system}: Ungültige Adresse. Bitte eine vollständige https://-Adresse angeben.")
+    return SourceError(f"{system}: Verbindungsfehler zu {host} ({type(exc).__name__}).")
+
+
+def unexpected_answer(system: str, host: str, detail: str = "") -> SourceError:
+    """The service answered with something the source cannot read."""
+    suffix = f" ({detail})" if detail else ""
+    return SourceError(f"{system}: Unerwartete Antwort von {host}{suffix}. "
+                       "Ist die Adresse die des richtigen Dienstes?")
+
+
+def _retry_after(response: requests.Response) -> float:
+    value = (response.headers.get("Retry-After") or "").strip()
+    if not value:
+        return DEFAULT_WAIT
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return DEFAULT_WAIT
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+class HttpClient:
+    """A requests session for one source run with timeout, throttling retry and error mapping."""
+
+    def __init__(self, system: str, timeout: float = 30.0, max_attempts: int = MAX_ATTEMPTS,
+                 max_wait: float = MAX_WAIT):
+        self.system = system
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.max_wait = max_wait
+        self.session = requests.Session()
+
+    def request(self, method: str, url: str, **kwargs) -> requests.Response:
+        """Send a request; retry throttled answers; raise SourceError on network failure.
+
+        Any other status is returned to the caller, which knows what it means.
+        """
+        host = host_of(url)
+        kwargs.setdefault("timeout", self.timeout)
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                response = self.session.request(method, url, **kwargs)
+            except requests.exceptions.RequestException as exc:
+                raise network_error(exc, host, self.system) from None
+            throttled = response.status_code == 429 or (
+                response.status_code == 503 and "Retry-After" in response.headers)
+            if not throttled:
+                return response
+            wait = _retry_after(response)
+            if wait > self.max_wait:
+                raise SourceError(f"{self.system}: Der Dienst bremst die Abfragen (HTTP {response.status_code}) "
+                                  f"und verlangt {int(wait)} Sekunden Pause. Bitte später erneut versuchen.")
+            if attempt == self.max_attempts:
+                break
+            log.info("%s: throttled by %s (HTTP %s), waiting %.0f s (attempt %d of %d)",
+                     self.system, host, response.status_code, wait, attempt, self.max_attempts)
+            sleep(wait)
+        raise SourceError(f"{self.system}: Der Dienst bremst die Abfragen weiterhin (HTTP 429) – "
+                          f"nach {self.max_attempts} Versuchen abgebrochen. Bitte später erneut versuchen.")
+
+    def json(self, response: requests.Response):
+        """The JSON body of `response`, or SourceError "unerwartete Antwort"."""
+        try:
+            return response.json()
+        except ValueError:
+            raise unexpected_answer(self.system, host_of(response.url or ""), "kein gültiges JSON") from None
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def server_error(system: str, response: requests.Response) -> SourceError:
+    """A status the source does not handle specially."""
+    host = host_of(response.url or "")
+    if response.status_code >= 500:
+        return SourceError(f"{system}: Der Server {host} meldet einen internen Fehler (HTTP {response.status_code}). "
+                           "Bitte später erneut versuchen.")
+    if response.status_code == 404:
+        return SourceError(f"{system}: Adresse auf {host} nicht gefunden (HTTP 404). Bitte die URL prüfen.")
+    return unexpected_answer(system, host, f"HTTP {response.status_code}")
+
+
+def base_url(url: str, system: str, what: str = "Adresse") -> str:
+    """`url` without trailing slash, with https:// added when no scheme is given."""
+    url = (url or "").strip().rstrip("/")
+    if not url:
+        raise SourceError(f"{system}: Bitte die {what} angeben.")
+    if "://" not in url:
+        url = "https://" + url
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise SourceError(f"{system}: Die {what} ist ungültig. Bitte eine Adresse wie https://server.firma.de angeben.")
+    return url
+
+
+class ApiSource(Source):
+    """A source read page by page over HTTP; subclasses implement `_pages`."""
+
+    system: ClassVar[str]
+
+    @abstractmethod
+    def _pages(self, client: HttpClient) -> Iterator[list[Record]]:
+        """Authenticate with `client` and yield the records page by page."""
+
+    def _page_noun(self) -> str:
+        return "Kontakte"
+
+    def fetch(self) -> Iterable[Record]:
+        """Yield every record of every page."""
+        client = HttpClient(self.system, timeout=self.timeout)
+        try:
+            for page in self._pages(client):
+                yield from page
+        finally:
+            client.close()
+
+    def test_connection(self) -> str:
+        """Authenticate and read the first page."""
+        client = HttpClient(self.system, timeout=self.timeout)
+        try:
+            page = next(iter(self._pages(client)), [])
+        finally:
+            client.close()
+        return f"Verbindung erfolgreich – {len(page)} {self._page_noun()} auf der ersten Seite gelesen."
