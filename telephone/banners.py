@@ -34,7 +34,7 @@ class Banner:
     html: dict[str, str]  # locale → rendered fragment
     recipients: frozenset[int] | None  # user ids; None = every user
     muted: frozenset[int] = frozenset()  # users who switched banners off
-    _frames: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    _frames: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
 
     def for_user(self, user_id: int, locale: str) -> str | None:
         """The fragment for this user, or None when the banner is not meant for them."""
@@ -42,13 +42,13 @@ class Banner:
             return None
         return self.html.get(locale) or next(iter(self.html.values()))
 
-    def frame(self, locale: str) -> str:
-        """The SSE message for this banner, formatted once and shared by every stream."""
+    def frame(self, locale: str) -> bytes:
+        """The SSE message for this banner, formatted and encoded once, shared by every stream."""
         if locale not in self._frames:
             from .events import format_sse
 
             html = self.html.get(locale) or next(iter(self.html.values()))
-            self._frames[locale] = format_sse(html, event="call", event_id=self.event_id)
+            self._frames[locale] = format_sse(html, event="call", event_id=self.event_id).encode()
         return self._frames[locale]
 
 

@@ -100,9 +100,6 @@ def record_event(notify: NotifyEvent) -> Recorded:
     when two copies race each other (the unique constraint decides).
     """
     for attempt in range(3):
-        existing = _stored_event_id(notify.call_id, notify.event)
-        if existing is not None:
-            return Recorded(existing, created=False)
         try:
             call_event = CallEvent(call_id=notify.call_id, event=notify.event, payload=notify.payload(),
                                    received_at=utcnow())
@@ -111,8 +108,11 @@ def record_event(notify: NotifyEvent) -> Recorded:
             _update_call(notify)
             db.session.commit()
         except IntegrityError:
-            # Another request stored the same event or created the Call first: look again.
+            # The event is stored already (a repeat), or another request created the Call first.
             db.session.rollback()
+            existing = _stored_event_id(notify.call_id, notify.event)
+            if existing is not None:
+                return Recorded(existing, created=False)
             if attempt == 2:
                 raise
             continue

@@ -113,31 +113,28 @@ def spec(key: str) -> SettingSpec:
         raise InvalidSetting(f"Unbekannte Einstellung „{key}“. Bekannt sind: {', '.join(sorted(SPECS))}.") from None
 
 
-def _request_cache() -> dict[str, str] | None:
-    """Values already read in this request: templates format every number with the region setting,
-    and the session's weak identity map would otherwise query it once per number."""
-    if not has_request_context():
-        return None
-    if "_site_settings" not in g:
-        g._site_settings = {}
-    return g._site_settings
+def _stored() -> dict[str, str]:
+    """Every stored setting (secrets still encrypted), read in one query.
+
+    Within a request the result is kept: templates format every number with the
+    region setting, and the webhook reads several settings at once.
+    """
+    if has_request_context() and "_site_settings" in g:
+        return g._site_settings
+    with db.session.no_autoflush:  # reading settings must not flush half-built objects
+        values = dict(db.session.execute(select(Setting.key, Setting.value)).tuples().all())
+    if has_request_context():
+        g._site_settings = values
+    return values
 
 
 def get(key: str) -> str:
     """The value of a setting (decrypted for secrets), or its default."""
     item = spec(key)
-    cache = _request_cache()
-    if cache is not None and key in cache:
-        return cache[key]
-    with db.session.no_autoflush:  # reading a setting must not flush half-built objects
-        row = db.session.get(Setting, key)
-    if row is None or row.value == "":
-        value = item.default
-    else:
-        value = crypto.decrypt(row.value) if item.secret else row.value
-    if cache is not None:
-        cache[key] = value
-    return value
+    stored = _stored().get(key, "")
+    if stored == "":
+        return item.default
+    return crypto.decrypt(stored) if item.secret else stored
 
 
 def get_int(key: str) -> int:
@@ -146,9 +143,7 @@ def get_int(key: str) -> int:
 
 def is_set(key: str) -> bool:
     """Whether a (secret) setting has a value, without decrypting it."""
-    with db.session.no_autoflush:
-        row = db.session.get(Setting, key)
-    return row is not None and row.value != ""
+    return _stored().get(key, "") != ""
 
 
 def set_value(key: str, value: str) -> None:

@@ -1,6 +1,7 @@
 """The Placetel Notify webhook: signature, validation, idempotency, call states, expiry."""
 import logging
 from datetime import timedelta
+from urllib.parse import parse_qsl
 
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -175,23 +176,13 @@ def test_repeated_event_answers_200_and_changes_nothing(app, client, published):
     assert call.status == "ended"
 
 
-def test_racing_duplicate_is_recognised_by_the_unique_constraint(app, client, published, monkeypatch):
-    """The same event stored by another request between our check and our insert."""
+def test_racing_duplicate_is_recognised_by_the_unique_constraint(app, client, published):
+    """Another process stored the same event first: our insert loses on the constraint, nothing doubles."""
     configure(app)
-    original = journal._stored_event_id
-    raced = []
-
-    def check_then_lose_the_race(call_id, event):
-        found = original(call_id, event)
-        if not raced:
-            raced.append(True)
-            db.session.commit()
-            with db.engine.begin() as connection:
-                connection.execute(insert(CallEvent).values(call_id=call_id, event=event, payload={},
-                                                            received_at=utcnow()))
-        return found
-
-    monkeypatch.setattr(journal, "_stored_event_id", check_then_lose_the_race)
+    fields = dict(parse_qsl(ANSWERED_CALL[0].decode()))
+    with app.app_context(), db.engine.begin() as connection:
+        connection.execute(insert(CallEvent).values(call_id=fields["call_id"], event=fields["event"], payload={},
+                                                    received_at=utcnow()))
     assert post_notify(client, ANSWERED_CALL[0]).status_code == 200
     assert _event_count(app) == 1 and published == []
 

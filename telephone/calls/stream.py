@@ -48,7 +48,7 @@ def stream():
     def generate():
         sent: dict[str, int] = {}
         try:
-            yield "retry: 3000\n\n"
+            yield b"retry: 3000\n\n"
             pending = list(initial)
             while True:
                 for banner in pending:
@@ -58,11 +58,11 @@ def stream():
                     sent[banner.call_id] = banner.event_id
                     # Resume after everything this stream has seen, also for snapshot banners.
                     yield (banner.frame(locale) if banner.event_id >= cursor
-                           else events.format_sse(html, event="call", event_id=cursor))
+                           else events.format_sse(html, event="call", event_id=cursor).encode())
                 banner = subscription.get(timeout=heartbeat)
                 pending = [banner] if banner else []
                 if banner is None:
-                    yield ": heartbeat\n\n"
+                    yield b": heartbeat\n\n"
         finally:
             hub.unsubscribe(subscription)
 
