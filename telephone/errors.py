@@ -7,13 +7,19 @@ from flask_wtf.csrf import CSRFError
 
 from .extensions import htmx
 
+
+def N_(message: str) -> str:
+    """Mark a message for extraction by pybabel; it is translated where it is shown."""
+    return message
+
+
 MESSAGES = {
-    400: "Die Anfrage war fehlerhaft.",
-    403: "Dafür fehlt Ihnen die Berechtigung.",
-    404: "Diese Seite gibt es nicht.",
-    405: "Diese Aktion ist so nicht erlaubt.",
-    413: "Die Datei ist zu groß.",
-    500: "Ein interner Fehler ist aufgetreten. Bitte versuchen Sie es erneut.",
+    400: N_("Die Anfrage war fehlerhaft."),
+    403: N_("Dafür fehlt Ihnen die Berechtigung."),
+    404: N_("Diese Seite gibt es nicht."),
+    405: N_("Diese Aktion ist so nicht erlaubt."),
+    413: N_("Die Datei ist zu groß."),
+    500: N_("Ein interner Fehler ist aufgetreten. Bitte versuchen Sie es erneut."),
 }
 
 
