@@ -1,4 +1,12 @@
 """Entry point for `flask --app app` and `gunicorn app:app`."""
+import gc
+
 from telephone import create_app
 
 app = create_app()
+
+# Everything loaded so far lives as long as the process. Freezing it keeps the
+# garbage collector from rescanning it again and again, which otherwise adds tens
+# of milliseconds to every call banner sent to hundreds of open streams.
+gc.collect()
+gc.freeze()
