@@ -105,6 +105,7 @@ def record_event(notify: NotifyEvent) -> Recorded:
                                    received_at=utcnow())
             db.session.add(call_event)
             db.session.flush()
+            call_event_id = call_event.id  # known now; reading it after the commit would reload the row
             _update_call(notify)
             db.session.commit()
         except IntegrityError:
@@ -116,8 +117,8 @@ def record_event(notify: NotifyEvent) -> Recorded:
             if attempt == 2:
                 raise
             continue
-        events.publish(call_event.id)
-        return Recorded(call_event.id, created=True)
+        events.publish(call_event_id)
+        return Recorded(call_event_id, created=True)
     raise AssertionError("unreachable")
 
 
@@ -132,12 +133,13 @@ def _update_call(notify: NotifyEvent) -> Call:
         call = _recent_dial_attempt(notify) or Call()
         call.call_id = notify.call_id
         db.session.add(call)
-    derive_call(call)
-    if is_new or notify.event in ("IncomingCall", "OutgoingCall"):
-        remote = call.from_number if call.direction == "in" else call.to_number
-        call.matches = [] if call.remote_e164 is None else [
-            match.stored() for match in numbers.lookup_caller(remote).matches
-        ]
+    with db.session.no_autoflush:  # the Call is written once, complete, by the flush below
+        derive_call(call)
+        if is_new or notify.event in ("IncomingCall", "OutgoingCall"):
+            remote = call.from_number if call.direction == "in" else call.to_number
+            call.matches = [] if call.remote_e164 is None else [
+                match.stored() for match in numbers.lookup_caller(remote).matches
+            ]
     db.session.flush()
     return call
 
