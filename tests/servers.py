@@ -1,19 +1,30 @@
-"""Real server processes for end-to-end tests: the production gunicorn command on a free port."""
+"""Real HTTP servers on 127.0.0.1 for end-to-end tests.
+
+- `running_server`: the production gunicorn command in a subprocess (browser and multi-process tests);
+- `serve_app`: the app under test served by werkzeug in a thread;
+- `fake_placetel`: a fake Placetel REST API in a thread.
+"""
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
-import re
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import requests
+from werkzeug.serving import make_server
+
+from .conftest import csrf_token_from
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET_KEY = "test-secret-key"  # the same as the test app, so secrets stored by tests are readable
@@ -73,8 +84,7 @@ def _wait_until_healthy(base: str, process: subprocess.Popen, log) -> None:
 def login(base: str, username: str, password: str) -> requests.Session:
     """A requests session logged in through the real login form (with its CSRF token)."""
     session = requests.Session()
-    page = session.get(f"{base}/login", timeout=5).text
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    token = csrf_token_from(session.get(f"{base}/login", timeout=5).text)
     response = session.post(f"{base}/login", data={"username": username, "password": password, "csrf_token": token},
                             allow_redirects=False, timeout=5)
     assert response.status_code == 302, response.text
@@ -93,3 +103,92 @@ def notify(base: str, secret: str, **fields) -> requests.Response:
 
     body = urlencode(sorted(fields.items()))
     return requests.post(f"{base}/calls/placetel/notify", data=body, headers=signed(body, secret), timeout=5)
+
+
+# --------------------------------------------------------------------------- in-thread servers
+
+
+@dataclass
+class ReceivedRequest:
+    method: str
+    path: str
+    headers: dict
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+
+@dataclass
+class FakePlacetel:
+    """Answers like Placetel's REST API v2: POST /calls → 201 empty, GET /sip_users → the list."""
+
+    url: str = ""
+    received: list[ReceivedRequest] = field(default_factory=list)
+    sip_users: list[dict] = field(default_factory=list)
+
+
+def _handler(fake: FakePlacetel):
+    class Handler(BaseHTTPRequestHandler):
+        def _record(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            fake.received.append(ReceivedRequest(self.command, self.path, dict(self.headers), self.rfile.read(length)))
+
+        def do_POST(self):  # noqa: N802 (http.server's naming)
+            self._record()
+            if self.path == "/v2/calls":
+                self.send_response(201)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            else:
+                self._json(404, {"error": "Not found"})
+
+        def do_GET(self):  # noqa: N802
+            self._record()
+            if self.path == "/v2/sip_users":
+                self._json(200, fake.sip_users)
+            else:
+                self._json(404, {"error": "Not found"})
+
+        def _json(self, status: int, payload) -> None:
+            body = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args) -> None:  # keep test output quiet
+            pass
+
+    return Handler
+
+
+@contextmanager
+def _running(server, serve):
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@contextmanager
+def fake_placetel():
+    """A fake Placetel API on 127.0.0.1 (free port); yields FakePlacetel with its base URL."""
+    fake = FakePlacetel()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}/v2"
+    with _running(server, server.serve_forever):
+        yield fake
+
+
+@contextmanager
+def serve_app(app):
+    """Serve the Flask app with werkzeug on 127.0.0.1 (free port, threaded); yields its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    with _running(server, server.serve_forever):
+        yield f"http://127.0.0.1:{server.server_port}"

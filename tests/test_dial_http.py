@@ -6,7 +6,7 @@ from telephone import site_settings
 from telephone.extensions import db
 
 from .conftest import PASSWORD, csrf_token_from, make_user
-from .live import fake_placetel, serve_app
+from .servers import fake_placetel, serve_app
 
 TOKEN = "pt-token-4711-abcdef-secret"
 
