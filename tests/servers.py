@@ -6,8 +6,6 @@
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import socket
@@ -23,6 +21,8 @@ from pathlib import Path
 
 import requests
 from werkzeug.serving import make_server
+
+from telephone.placetel import sign
 
 from .conftest import csrf_token_from
 
@@ -93,8 +93,7 @@ def login(base: str, username: str, password: str) -> requests.Session:
 
 def signed(body: str, secret: str) -> dict[str, str]:
     """Headers of a Notify request as Placetel signs it."""
-    signature = hmac.new(secret.encode(), body.encode(), hashlib.sha256).hexdigest()
-    return {"Content-Type": "application/x-www-form-urlencoded", "X-PLACETEL-SIGNATURE": signature}
+    return {"Content-Type": "application/x-www-form-urlencoded", "X-PLACETEL-SIGNATURE": sign(body.encode(), secret)}
 
 
 def notify(base: str, secret: str, **fields) -> requests.Response:
