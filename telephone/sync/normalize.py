@@ -48,7 +48,11 @@ def content_hash(values: dict, salt: str = "") -> str:
     `salt` carries what else decides the stored values (the number region).
     """
     content = [salt] + [values[key] for key in HASHED_FIELDS]
-    return hashlib.sha256(json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(_HASH_JSON.encode(content).encode()).hexdigest()
+
+
+# What json.dumps(…, ensure_ascii=False, separators=(",", ":")) uses, built once instead of per call
+_HASH_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 HASHED_FIELDS = ("display_name", "family_name", "given_name", "honorific_prefix", "gender",
