@@ -23,7 +23,10 @@ def sort_key(name: str) -> str:
 
     Umlauts sort as their base letter (DIN 5007-1, the order of German phonebooks).
     """
-    folded = unicodedata.normalize("NFKD", (name or "").casefold().translate(_FOLD))
+    name = name or ""
+    if name.isascii():  # nothing to fold or decompose: the same result, several times faster
+        return name.lower().strip()[:200]
+    folded = unicodedata.normalize("NFKD", name.casefold().translate(_FOLD))
     return "".join(char for char in folded if not unicodedata.combining(char)).strip()[:200]
 
 
