@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import phonenumbers
 from flask import current_app, url_for
-from phonenumbers import NumberParseException, PhoneNumberFormat
+from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, NumberParseException, PhoneMetadata, PhoneNumberFormat
 from sqlalchemy import select
 
 from .extensions import db
@@ -25,6 +25,11 @@ MIN_PARTIAL_DIGITS = 7
 MAX_EXTENSION_DIGITS = 4
 
 _DIRECT_DIAL_ZERO = re.compile(r"[-\s/]0\s*$")
+# "+" and 3–17 ASCII digits without a leading zero: numbers already written as E.164
+_PLAIN_INTERNATIONAL = re.compile(r"\+[1-9][0-9]{2,16}")
+_UNDECIDED = object()
+# Country calling code → compiled national prefix pattern (None: the country has none), or _UNDECIDED
+_national_prefixes: dict[int, object] = {}
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,9 @@ def parse(text: str | None, region: str | None = None) -> ParsedNumber:
     if not raw:
         return ParsedNumber(raw, None)
     candidate = raw[4:] if raw.lower().startswith("tel:") else raw
+    fast = _plain_international(candidate)
+    if fast is not _UNDECIDED:
+        return ParsedNumber(raw, fast)
     try:
         number = phonenumbers.parse(candidate, region or default_region())
     except NumberParseException:
@@ -57,6 +65,50 @@ def parse(text: str | None, region: str | None = None) -> ParsedNumber:
     if not phonenumbers.is_possible_number(number):
         return ParsedNumber(raw, None)
     return ParsedNumber(raw, phonenumbers.format_number(number, PhoneNumberFormat.E164))
+
+
+def _plain_international(candidate: str):
+    """E.164 or None for a number written as "+" and digits, as `phonenumbers.parse` would decide; else _UNDECIDED.
+
+    Bulk imports deliver most numbers in E.164 already; the full parse costs ~35 µs
+    each, this check ~3 µs. It replays what `phonenumbers.parse` does with such a
+    string (country code = the shortest known prefix, the rest the national number)
+    and leaves every case where parse would do more to the full parse: an unknown
+    country code, a national number starting with 0 (Italian leading zeros) or
+    shorter than 2 digits, and a national number that starts like the country's
+    national prefix (which parse may strip, e.g. +4906131… → +496131…).
+    The region plays no part for such numbers. tests/test_numbers_fast_path.py
+    compares it with the full parse over a large random sample.
+    """
+    if _PLAIN_INTERNATIONAL.fullmatch(candidate) is None:
+        return _UNDECIDED
+    digits = candidate[1:]
+    for size in (1, 2, 3):
+        country_code = int(digits[:size])
+        if country_code in COUNTRY_CODE_TO_REGION_CODE:
+            break
+    else:
+        return _UNDECIDED
+    national = digits[size:]
+    if len(national) < 2 or national[0] == "0":
+        return _UNDECIDED
+    prefix = _national_prefixes.get(country_code, _UNDECIDED)
+    if prefix is _UNDECIDED:
+        prefix = _national_prefixes[country_code] = _national_prefix(country_code)
+    if prefix is _UNDECIDED or (prefix is not None and prefix.match(national)):
+        return _UNDECIDED
+    number = phonenumbers.PhoneNumber(country_code=country_code, national_number=int(national))
+    return candidate if phonenumbers.is_possible_number(number) else None
+
+
+def _national_prefix(country_code: int):
+    """The compiled national prefix pattern of a country code, None without one, _UNDECIDED without metadata."""
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(
+        country_code, phonenumbers.region_code_for_country_code(country_code))
+    if metadata is None:
+        return _UNDECIDED
+    pattern = metadata.national_prefix_for_parsing
+    return re.compile(pattern) if pattern else None
 
 
 def to_e164(text: str | None, region: str | None = None) -> str | None:

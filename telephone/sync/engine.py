@@ -44,6 +44,8 @@ LIST_AT_MOST = 20
 LOCK_NAMESPACE = 5_140_001
 
 ALREADY_RUNNING = "Synchronisation läuft bereits."
+# One shared string object per type and gender instead of one per record (memory of large imports)
+_CANONICAL = {name: name for name in PHONE_TYPES + EMAIL_TYPES + GENDERS}
 
 _local_locks: dict[int, threading.Lock] = {}
 _local_locks_guard = threading.Lock()
@@ -239,6 +241,7 @@ class _Validator:
         else:
             self.first_line[internal_id] = record.line
         gender = (record.gender or "").strip().lower()
+        gender = _CANONICAL.get(gender, gender)
         if gender not in GENDERS and gender != "":
             self.error(f"Ungültiges Geschlecht „{record.gender}“ – erlaubt sind male, female oder leer.", record)
             ok = False
@@ -302,7 +305,7 @@ class _Validator:
                     self.error(f"„{value}“ ohne Typ – erwartet z. B. {allowed[0]}:{value}.", record)
                 ok = False
                 continue
-            cleaned.append((kind, value))
+            cleaned.append((_CANONICAL[kind], value))
         return cleaned if ok else None
 
     def notices(self) -> list[Problem]:
@@ -366,8 +369,8 @@ def _run(source: SyncSource, run_id: int, *, allow_empty: bool, dry_run: bool, u
                           deleted=len(deleted_ids), unchanged=unchanged, problems=sorted(problems, key=_problem_order))
     if dry_run:
         outcome.preview = {
-            "created": [row[1][ROW_FIELDS.index("display_name")] for row in new_rows[:PREVIEW_NAMES]],
-            "updated": [row[1][ROW_FIELDS.index("display_name")] for row in changed_rows[:PREVIEW_NAMES]],
+            "created": [row[_DISPLAY_NAME] for row in new_rows[:PREVIEW_NAMES]],
+            "updated": [row[_DISPLAY_NAME] for row in changed_rows[:PREVIEW_NAMES]],
             "deleted": list(db.session.scalars(select(PhonebookEntry.display_name).where(
                 PhonebookEntry.id.in_(deleted_ids[:PREVIEW_NAMES])).order_by(PhonebookEntry.sort_name))),
         }
@@ -421,17 +424,27 @@ ROW_FIELDS = ("internal_id", "display_name", "family_name", "given_name", "honor
 INSERT_CHUNK = 5000
 
 
+_INTERNAL_ID, _DISPLAY_NAME, _NUMBERS = 1, 2, len(ROW_FIELDS) + 1
+
+
 def _compact(values: dict, numbers_: list[tuple[str, str, str | None]], entry_id: int | None) -> tuple:
-    """(entry id or None, tuple of ROW_FIELDS, [(phone type, stored, E.164)])."""
-    return (entry_id, tuple(values[name] for name in ROW_FIELDS), numbers_)
+    """One flat tuple per row: (entry id or None, *ROW_FIELDS, numbers).
+
+    emails become (type, address, type, address, …) and numbers (phone type,
+    stored, E.164, …): a single tuple each instead of a list of tuples.
+    """
+    return (entry_id, *(values[name] for name in ROW_FIELDS[:-2]),
+            tuple(item for pair in values["emails"] for item in pair), values["content_hash"],
+            tuple(item for triple in numbers_ for item in triple))
 
 
 def _entry_params(source_id: int, row: tuple, now) -> dict:
     """The column values of one entry for a bulk INSERT or UPDATE."""
-    entry_id, fields, numbers_ = row
-    params = dict(zip(ROW_FIELDS, fields))
-    params["emails"] = [{"type": kind, "address": address} for kind, address in params["emails"]]
-    params["phones"] = [{"type": kind, "number": stored} for kind, stored, _ in numbers_]
+    entry_id = row[0]
+    params = dict(zip(ROW_FIELDS, row[1:_NUMBERS]))
+    emails, numbers_ = params["emails"], row[_NUMBERS]
+    params["emails"] = [{"type": emails[i], "address": emails[i + 1]} for i in range(0, len(emails), 2)]
+    params["phones"] = [{"type": numbers_[i], "number": numbers_[i + 1]} for i in range(0, len(numbers_), 3)]
     params["sort_name"] = sort_key(params["display_name"])
     params["source_id"] = source_id
     params["updated_at"] = now
@@ -442,10 +455,13 @@ def _entry_params(source_id: int, row: tuple, now) -> dict:
     return params
 
 
-def _index_params(entry_id: int, numbers_: list) -> list[dict]:
-    """PhoneNumber rows exactly as numbers.index_numbers writes them for a phonebook entry."""
-    return [{"raw": stored, "e164": e164, "kind": KIND_BY_TYPE[kind], "main_prefix": None, "address_id": None,
-             "contact_person_id": None, "phonebook_entry_id": entry_id} for kind, stored, e164 in numbers_]
+def _index_params(entry_id: int, numbers_: tuple) -> list[dict]:
+    """PhoneNumber rows exactly as numbers.index_numbers writes them for a phonebook entry.
+
+    main_prefix, address_id and contact_person_id are left out: they stay NULL.
+    """
+    return [{"raw": numbers_[i + 1], "e164": numbers_[i + 2], "kind": KIND_BY_TYPE[numbers_[i]],
+             "phonebook_entry_id": entry_id} for i in range(0, len(numbers_), 3)]
 
 
 def _apply(source_id: int, new_rows: list, changed_rows: list, deleted_ids: list[int]) -> None:
@@ -460,12 +476,12 @@ def _apply(source_id: int, new_rows: list, changed_rows: list, deleted_ids: list
         session.execute(delete(entries).where(entries.c.id.in_(chunk)))
     for chunk in _chunks(changed_rows, INSERT_CHUNK):
         session.execute(update(PhonebookEntry), [_entry_params(source_id, row, now) for row in chunk])
-        _insert_index([n for row in chunk for n in _index_params(row[0], row[2])])
+        _insert_index([n for row in chunk for n in _index_params(row[0], row[_NUMBERS])])
     for chunk in _chunks(new_rows, INSERT_CHUNK):
         session.execute(insert(entries), [_entry_params(source_id, row, now) for row in chunk])
         ids = dict(session.execute(select(entries.c.internal_id, entries.c.id).where(
-            entries.c.source_id == source_id, entries.c.internal_id.in_([row[1][0] for row in chunk]))).all())
-        _insert_index([n for row in chunk for n in _index_params(ids[row[1][0]], row[2])])
+            entries.c.source_id == source_id, entries.c.internal_id.in_([row[_INTERNAL_ID] for row in chunk]))).all())
+        _insert_index([n for row in chunk for n in _index_params(ids[row[_INTERNAL_ID]], row[_NUMBERS])])
 
 
 def _insert_index(rows: list[dict]) -> None:

@@ -7,7 +7,7 @@ and `email` may repeat and carry a type prefix (`WORK:+496131123456`).
 from __future__ import annotations
 
 import csv
-import io
+import re
 from typing import Iterable, Iterator
 
 import requests
@@ -22,6 +22,9 @@ DELIMITER_NAMES = {",": "Komma", ";": "Semikolon", "\t": "Tabulator", "|": "senk
 
 # Errors about single rows are listed up to this count; a wrong file would list thousands.
 MAX_ROW_ERRORS = 200
+
+# One line with its ending, split as io.StringIO(newline="") splits: at \r\n, \r or \n
+_LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+")
 
 
 def decode(data: bytes) -> str:
@@ -60,7 +63,9 @@ def parse_csv(text: str, problems: list[Problem]) -> Iterator[Record]:
         raise SourceError("Die CSV-Datei ist leer – es fehlt die Kopfzeile.")
     header_line = text.split("\n", 1)[0]
     delimiter = detect_delimiter(header_line)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
+    # Lines are cut from the text one by one: io.StringIO would hold a copy four times the text's size.
+    lines = (match.group() for match in _LINE.finditer(text))
+    reader = csv.reader(lines, delimiter=delimiter, strict=False)
     header = [name.strip().lower() for name in next(reader)]
     columns = _check_header(header, delimiter, problems)
     width = len(header)
