@@ -27,10 +27,6 @@ class DirectoryEntry:
     owner: Match
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _digit_patterns(query: str) -> list[str]:
     """Digit strings to look for in E.164 numbers: `0221 12` also finds `+4922112…`."""
     digits = re.sub(r"\D", "", query)
@@ -67,12 +63,9 @@ def search(query: str, page: int = 1, per_page: int = 25):
         .where(PhoneNumber.kind.in_(CALLABLE_KINDS))
     )
     if query:
-        pattern = f"%{_escape_like(query.lower())}%"
-        conditions = [
-            func.lower(name).like(pattern, escape="\\"),
-            func.lower(company).like(pattern, escape="\\"),
-            func.lower(PhoneNumber.raw).like(pattern, escape="\\"),
-        ]
+        text = query.lower()
+        conditions = [func.lower(column).contains(text, autoescape=True)
+                      for column in (name, company, PhoneNumber.raw)]
         conditions += [PhoneNumber.e164.like(f"%{digits}%") for digits in _digit_patterns(query)]
         statement = statement.where(or_(*conditions))
     statement = statement.order_by(func.lower(name), PhoneNumber.kind, PhoneNumber.id)
