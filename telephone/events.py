@@ -61,16 +61,18 @@ class Subscription:
     def __init__(self, user_id: int, locale: str):
         self.user_id = user_id
         self.locale = locale
-        self._queue: queue.SimpleQueue[banners.Banner] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[banners.Banner | None] = queue.SimpleQueue()
 
-    def put(self, banner: banners.Banner) -> None:
+    def put(self, banner: banners.Banner | None) -> None:
         self._queue.put(banner)
 
-    def get(self, timeout: float) -> banners.Banner | None:
-        try:
-            return self._queue.get(timeout=timeout)
-        except queue.Empty:
-            return None
+    def get(self) -> banners.Banner | None:
+        """Wait for the next banner; None is the hub's heartbeat.
+
+        No timeout here: a timer per stream and wait costs a third of the fan-out
+        time at hundreds of streams, so the hub sends one heartbeat to all instead.
+        """
+        return self._queue.get()
 
 
 class Hub:
@@ -115,12 +117,31 @@ class Hub:
         self._inbox.put(-1)
 
     def _dispatch_forever(self) -> None:
+        next_heartbeat = time.monotonic() + self._heartbeat_seconds()
         while True:
-            event_id = self._inbox.get()
+            wait = next_heartbeat - time.monotonic()
+            if wait <= 0:
+                self._broadcast(None)
+                next_heartbeat = time.monotonic() + self._heartbeat_seconds()
+                continue
+            try:
+                event_id = self._inbox.get(timeout=wait)
+            except queue.Empty:
+                continue
             try:
                 self._dispatch(event_id)
             except Exception:  # a broken event must not stop the banners of later calls
                 log.exception("could not dispatch call event %s", event_id)
+
+    def _heartbeat_seconds(self) -> float:
+        return self.app.config.get("SSE_HEARTBEAT_SECONDS", 15)
+
+    def _broadcast(self, banner: banners.Banner | None) -> None:
+        """Hand a banner (None: a heartbeat) to every stream of this process."""
+        with self._lock:
+            subscriptions = list(self._subscriptions)
+        for subscription in subscriptions:
+            subscription.put(banner)
 
     def _dispatch(self, event_id: int) -> None:
         with self._lock:

@@ -1,7 +1,7 @@
 """`GET /events`: the server-sent event stream of call banners (one per browser)."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 from flask_babel import get_locale
 from flask_login import current_user
 
@@ -32,7 +32,6 @@ def stream():
     if not current_user.call_notifications:
         return Response(status=204)  # banners switched off: EventSource stops here
     user_id, locale = current_user.id, str(get_locale())
-    heartbeat = current_app.config.get("SSE_HEARTBEAT_SECONDS", 15)
     hub = events.hub()
     subscription = hub.subscribe(user_id, locale)
     try:
@@ -59,7 +58,7 @@ def stream():
                     # Resume after everything this stream has seen, also for snapshot banners.
                     yield (banner.frame(locale) if banner.event_id >= cursor
                            else events.format_sse(html, event="call", event_id=cursor).encode())
-                banner = subscription.get(timeout=heartbeat)
+                banner = subscription.get()
                 pending = [banner] if banner else []
                 if banner is None:
                     yield b": heartbeat\n\n"
