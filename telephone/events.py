@@ -1,11 +1,11 @@
-"""Event bus and fan-out for live call banners, and SSE framing.
+"""Event bus and fan-out for live call banners.
 
 The webhook stores a CallEvent, commits, then calls `publish(call_event_id)`.
 Only that id travels: in-process by default, through PostgreSQL LISTEN/NOTIFY
 or Redis pub/sub when `EVENT_BUS_URL` is set so that every process hears it.
 Each process has one `Hub`: a dispatcher thread that loads the call once,
 renders its banner once per language in use and hands it to every stream of
-that process. Streams themselves never touch the database while they wait.
+that process (see `sse` for how). Streams never touch the database while they wait.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from typing import Callable
 
 from flask import Flask, current_app
 
-from . import banners
+from . import banners, sse
 from .extensions import db
 
 log = logging.getLogger(__name__)
@@ -41,40 +41,6 @@ def init_app(app: Flask) -> None:
     app.extensions[EXTENSION_KEY] = Hub(app, make_bus(app.config.get("EVENT_BUS_URL")))
 
 
-def format_sse(data: str, event: str | None = None, event_id: int | None = None) -> str:
-    """One server-sent event; multi-line data becomes several `data:` lines."""
-    lines = []
-    if event_id is not None:
-        lines.append(f"id: {event_id}")
-    if event:
-        lines.append(f"event: {event}")
-    lines.extend(f"data: {line}" for line in data.splitlines() or [""])
-    return "\n".join(lines) + "\n\n"
-
-
-# --------------------------------------------------------------------------- streams
-
-
-class Subscription:
-    """The queue of one open stream."""
-
-    def __init__(self, user_id: int, locale: str):
-        self.user_id = user_id
-        self.locale = locale
-        self._queue: queue.SimpleQueue[banners.Banner | None] = queue.SimpleQueue()
-
-    def put(self, banner: banners.Banner | None) -> None:
-        self._queue.put(banner)
-
-    def get(self) -> banners.Banner | None:
-        """Wait for the next banner; None is the hub's heartbeat.
-
-        No timeout here: a timer per stream and wait costs a third of the fan-out
-        time at hundreds of streams, so the hub sends one heartbeat to all instead.
-        """
-        return self._queue.get()
-
-
 class Hub:
     """Fans banners out to the streams of this process."""
 
@@ -83,14 +49,14 @@ class Hub:
         self.bus = bus
         bus.deliver = self.deliver
         bus.on_reconnect = self.catch_up
-        self._subscriptions: set[Subscription] = set()
+        self._subscriptions: set[sse.Subscription] = set()
         self._lock = threading.Lock()
         self._inbox: queue.SimpleQueue[int] = queue.SimpleQueue()
         self._dispatcher: threading.Thread | None = None
         self.last_event_id = 0
 
-    def subscribe(self, user_id: int, locale: str) -> Subscription:
-        subscription = Subscription(user_id, locale)
+    def subscribe(self, user_id: int, locale: str) -> sse.Subscription:
+        subscription = sse.Subscription(user_id, locale)
         with self._lock:
             self._subscriptions.add(subscription)
             if self._dispatcher is None:
@@ -100,7 +66,7 @@ class Hub:
                 self.bus.listen()
         return subscription
 
-    def unsubscribe(self, subscription: Subscription) -> None:
+    def unsubscribe(self, subscription: sse.Subscription) -> None:
         with self._lock:
             self._subscriptions.discard(subscription)
 
@@ -141,7 +107,7 @@ class Hub:
         with self._lock:
             subscriptions = list(self._subscriptions)
         for subscription in subscriptions:
-            subscription.put(banner)
+            subscription.deliver(banner)
 
     def _dispatch(self, event_id: int) -> None:
         with self._lock:
@@ -161,7 +127,7 @@ class Hub:
         for banner in found:
             self.last_event_id = max(self.last_event_id, banner.event_id)
             for subscription in subscriptions:
-                subscription.put(banner)
+                subscription.deliver(banner)
 
 
 # --------------------------------------------------------------------------- buses

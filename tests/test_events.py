@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from telephone import events, site_settings
-from telephone.events import format_sse
+from telephone.sse import format_sse
 from telephone.extensions import db
 from telephone.models import Call, CallEvent, User
 

@@ -5,7 +5,7 @@ from flask import Blueprint, Response, request
 from flask_babel import get_locale
 from flask_login import current_user
 
-from .. import banners, events
+from .. import banners, events, sse
 from ..extensions import db
 
 # The stream lives at /events (CONTRACT.md), outside the /calls prefix.
@@ -31,37 +31,35 @@ def stream():
     """
     if not current_user.call_notifications:
         return Response(status=204)  # banners switched off: EventSource stops here
-    user_id, locale = current_user.id, str(get_locale())
     hub = events.hub()
-    subscription = hub.subscribe(user_id, locale)
+    subscription = hub.subscribe(current_user.id, str(get_locale()))
     try:
         last_id = _last_event_id()
-        initial = banners.replay(last_id, (locale,)) if last_id is not None else banners.ringing_snapshot((locale,))
-        cursor = last_id if last_id is not None else banners.latest_event_id()
+        locales = (subscription.locale,)
+        initial = banners.replay(last_id, locales) if last_id is not None else banners.ringing_snapshot(locales)
+        subscription.cursor = last_id if last_id is not None else banners.latest_event_id()
     except Exception:
         hub.unsubscribe(subscription)
         raise
     finally:
         db.session.remove()
+    client = sse.direct_socket(request.environ)
 
     def generate():
-        sent: dict[str, int] = {}
         try:
-            yield b"retry: 3000\n\n"
-            pending = list(initial)
+            yield sse.RETRY  # the response headers go out with it
+            pending: list = list(initial)
             while True:
-                for banner in pending:
-                    html = banner.for_user(user_id, locale)
-                    if html is None or banner.event_id <= sent.get(banner.call_id, 0):
-                        continue
-                    sent[banner.call_id] = banner.event_id
-                    # Resume after everything this stream has seen, also for snapshot banners.
-                    yield (banner.frame(locale) if banner.event_id >= cursor
-                           else events.format_sse(html, event="call", event_id=cursor).encode())
-                banner = subscription.get()
-                pending = [banner] if banner else []
-                if banner is None:
-                    yield b": heartbeat\n\n"
+                for item in pending:
+                    if isinstance(item, bytes):  # the rest of a direct send: write it before anything else
+                        client.sendall(item)
+                    elif item is None:
+                        yield sse.HEARTBEAT
+                    elif subscription.accepts(item):
+                        yield subscription.frame(item)
+                if client is not None:
+                    subscription.hand_over(client)
+                pending = [subscription.next()]
         finally:
             hub.unsubscribe(subscription)
 

@@ -1,0 +1,118 @@
+"""One open server-sent event stream: its framing, what it has seen and how frames reach it.
+
+Frames reach a stream one of two ways:
+
+- Through WSGI (everywhere): the hub queues each banner and the stream's own
+  request yields it, so the server writes it.
+- Directly (gunicorn's gevent worker): once the stream has written everything
+  queued, it hands its client socket to the hub, which then writes each frame
+  itself, as an HTTP chunk, without waiting. At hundreds of streams this cuts
+  the fan-out to a third: waking one greenlet per stream costs more than the
+  send. A send that cannot finish at once hands its unsent bytes back; the
+  stream writes them and takes the WSGI way until it has caught up.
+"""
+from __future__ import annotations
+
+import queue
+import socket
+import sys
+from typing import TYPE_CHECKING, Union
+
+if TYPE_CHECKING:
+    from .banners import Banner
+
+RETRY = b"retry: 3000\n\n"  # the browser reconnects after 3 s
+HEARTBEAT = b": heartbeat\n\n"
+
+# What a stream finds in its queue: a banner, None for a heartbeat, or bytes a
+# direct send could not finish (to be written before anything else).
+Item = Union["Banner", None, bytes]
+
+
+def format_sse(data: str, event: str | None = None, event_id: int | None = None) -> str:
+    """One server-sent event; multi-line data becomes several `data:` lines."""
+    lines = []
+    if event_id is not None:
+        lines.append(f"id: {event_id}")
+    if event:
+        lines.append(f"event: {event}")
+    lines.extend(f"data: {line}" for line in data.splitlines() or [""])
+    return "\n".join(lines) + "\n\n"
+
+
+def http_chunk(data: bytes) -> bytes:
+    """`data` in HTTP/1.1 chunked transfer coding, as the server frames what a stream yields."""
+    return b"%X\r\n%s\r\n" % (len(data), data)
+
+
+def direct_socket(environ: dict) -> socket.socket | None:
+    """The client socket the hub may write to itself, or None for the WSGI way.
+
+    Only under gunicorn's gevent worker on a plain HTTP/1.1 GET: every greenlet
+    runs in one OS thread, so the hub's writes never interleave with the
+    stream's; gunicorn sends the body in chunks, so the hub frames its writes
+    the same way; and gevent can send without waiting. The development server,
+    the gthread worker, TLS and HTTP/2 connections take the WSGI way.
+    """
+    client = environ.get("gunicorn.socket")
+    if client is None or environ.get("REQUEST_METHOD") != "GET" or environ.get("SERVER_PROTOCOL") != "HTTP/1.1":
+        return None
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is None or not monkey.is_module_patched("socket"):
+        return None
+    from gevent import socket as cooperative
+
+    return client if type(client) is cooperative.socket else None  # TLS sockets are a subclass
+
+
+class Subscription:
+    """One open stream of one user: its queue, the newest event sent per call, its direct socket."""
+
+    def __init__(self, user_id: int, locale: str, cursor: int = 0):
+        self.user_id = user_id
+        self.locale = locale
+        # The newest event id when the stream opened: older banners are sent with this id,
+        # so that a reconnect resumes after everything this stream has seen.
+        self.cursor = cursor
+        self._queue: queue.SimpleQueue[Item] = queue.SimpleQueue()
+        self._sent: dict[str, int] = {}  # call_id → newest event id sent
+        self._socket: socket.socket | None = None
+
+    def accepts(self, banner: Banner) -> bool:
+        """Whether the banner is for this user and newer than what they have; if so, counts it as sent."""
+        if banner.for_user(self.user_id, self.locale) is None or banner.event_id <= self._sent.get(banner.call_id, 0):
+            return False
+        self._sent[banner.call_id] = banner.event_id
+        return True
+
+    def frame(self, banner: Banner) -> bytes:
+        if banner.event_id >= self.cursor:
+            return banner.frame(self.locale)
+        html = banner.for_user(self.user_id, self.locale) or ""
+        return format_sse(html, event="call", event_id=self.cursor).encode()
+
+    def deliver(self, banner: Banner | None) -> None:
+        """From the hub: a banner, or None for a heartbeat."""
+        client = self._socket
+        if client is None:
+            self._queue.put(banner)
+            return
+        if banner is not None and not self.accepts(banner):
+            return
+        chunk = http_chunk(self.frame(banner) if banner is not None else HEARTBEAT)
+        try:
+            sent = client.send(chunk, 0, 0.0)  # gevent: a timeout of 0 never waits
+        except OSError:  # the client's buffer is full, or the client is gone
+            sent = 0
+        if sent < len(chunk):
+            self._socket = None
+            self._queue.put(chunk[sent:])
+
+    def hand_over(self, client: socket.socket) -> None:
+        """Let the hub write to `client` directly, once the stream has written everything queued."""
+        if self._queue.empty():
+            self._socket = client
+
+    def next(self) -> Item:
+        """Wait for the next item (no timeout: the hub sends the heartbeats)."""
+        return self._queue.get()
