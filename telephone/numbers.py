@@ -256,15 +256,12 @@ def lookup_caller(number: str | None, region: str | None = None) -> LookupResult
     result = LookupResult(number=(number or "").strip(), e164=parsed.e164)
     if parsed.e164 is None:
         return result
-    exact = db.session.scalars(select(PhoneNumber).where(PhoneNumber.e164 == parsed.e164)).all()
-    matches = [_match_for(row) for row in exact]
-    if not exact:
-        stems = extension_stems(parsed.e164)
-        if stems:
-            rows = db.session.scalars(
-                select(PhoneNumber).join(Address, PhoneNumber.address_id == Address.id)
-                .where(PhoneNumber.main_prefix.in_(stems))
-            ).all()
-            matches = [_match_for(row, via_extension=True) for row in rows]
+    # One query for both (a round trip less for every unknown caller); exact hits win.
+    extends_main_number = PhoneNumber.main_prefix.in_(extension_stems(parsed.e164)) & PhoneNumber.address_id.is_not(None)
+    rows = db.session.scalars(
+        select(PhoneNumber).where((PhoneNumber.e164 == parsed.e164) | extends_main_number)
+    ).all()
+    exact = [row for row in rows if row.e164 == parsed.e164]
+    matches = [_match_for(row) for row in exact] if exact else [_match_for(row, via_extension=True) for row in rows]
     result.matches = _unique(matches)
     return result
