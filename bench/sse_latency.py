@@ -4,8 +4,8 @@ Starts the production server command (gunicorn, gevent worker) on a fresh
 database, opens N server-sent-event streams, posts signed IncomingCall
 webhooks and measures, for every client, the time from the webhook's send to
 the banner's receipt. All sockets are read in one epoll loop that takes one
-timestamp per select(), so the client's own parsing is not counted as latency. For comparison it measures the plain
-round trip of `GET /healthz` in the same run.
+timestamp per select(), so the client's own parsing is not counted as latency.
+For comparison it measures the plain round trip of `GET /healthz` in the same run.
 
     .venv/bin/python bench/sse_latency.py                 # 100 and 500 clients, SQLite
     .venv/bin/python bench/sse_latency.py --clients 500 --events 30
