@@ -113,6 +113,10 @@ class Subscription:
         if self._queue.empty():
             self._socket = client
 
+    def release(self) -> None:
+        """The stream ends: its socket is the server's again, the hub must not write to it."""
+        self._socket = None
+
     def next(self) -> Item:
         """Wait for the next item (no timeout: the hub sends the heartbeats)."""
         return self._queue.get()

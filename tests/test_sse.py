@@ -172,6 +172,17 @@ def test_stream_hands_its_socket_to_the_hub(app, client, auth, connection, geven
     wait_until(lambda: not hub._subscriptions)
 
 
+def test_a_released_socket_is_never_written_again(connection):
+    server_side, browser_side = connection
+    subscription = Subscription(user_id=1, locale="de")
+    subscription.hand_over(server_side)
+    subscription.release()  # the stream ended; the server may use the connection otherwise
+    subscription.deliver(banner(1))
+    browser_side.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        browser_side.recv(1)
+
+
 def dechunk(data: bytes) -> tuple[list[bytes], bytes]:
     """The complete HTTP chunks at the start of `data`, and what follows them."""
     chunks = []

@@ -61,6 +61,7 @@ def stream():
                     subscription.hand_over(client)
                 pending = [subscription.next()]
         finally:
+            subscription.release()
             hub.unsubscribe(subscription)
 
     return Response(generate(), mimetype="text/event-stream",
