@@ -86,18 +86,18 @@ class Hub:
         next_heartbeat = time.monotonic() + self._heartbeat_seconds()
         while True:
             wait = next_heartbeat - time.monotonic()
-            if wait <= 0:
-                self._broadcast(None)
-                next_heartbeat = time.monotonic() + self._heartbeat_seconds()
-                continue
             try:
-                event_id = self._inbox.get(timeout=wait)
+                event_id = self._inbox.get(timeout=wait) if wait > 0 else None
             except queue.Empty:
                 continue
             try:
-                self._dispatch(event_id)
+                if event_id is None:
+                    next_heartbeat = time.monotonic() + self._heartbeat_seconds()
+                    self._broadcast(None)
+                else:
+                    self._dispatch(event_id)
             except Exception:  # a broken event must not stop the banners of later calls
-                log.exception("could not dispatch call event %s", event_id)
+                log.exception("could not dispatch call event %s", "(heartbeat)" if event_id is None else event_id)
 
     def _heartbeat_seconds(self) -> float:
         return self.app.config.get("SSE_HEARTBEAT_SECONDS", 15)
@@ -111,10 +111,9 @@ class Hub:
 
     def _dispatch(self, event_id: int) -> None:
         with self._lock:
-            subscriptions = list(self._subscriptions)
-        if not subscriptions:
+            locales = tuple(sorted({s.locale for s in self._subscriptions}))
+        if not locales:
             return
-        locales = tuple(sorted({s.locale for s in subscriptions}))
         with self.app.test_request_context("/"):
             try:
                 if event_id == -1:
@@ -126,8 +125,7 @@ class Hub:
                 db.session.remove()
         for banner in found:
             self.last_event_id = max(self.last_event_id, banner.event_id)
-            for subscription in subscriptions:
-                subscription.deliver(banner)
+            self._broadcast(banner)
 
 
 # --------------------------------------------------------------------------- buses

@@ -16,7 +16,9 @@ from __future__ import annotations
 import queue
 import socket
 import sys
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Callable, Union
+
+from flask import Response
 
 if TYPE_CHECKING:
     from .banners import Banner
@@ -45,24 +47,39 @@ def http_chunk(data: bytes) -> bytes:
     return b"%X\r\n%s\r\n" % (len(data), data)
 
 
-def direct_socket(environ: dict) -> socket.socket | None:
+def direct_socket(environ: dict, server_write: Callable) -> socket.socket | None:
     """The client socket the hub may write to itself, or None for the WSGI way.
 
-    Only under gunicorn's gevent worker on a plain HTTP/1.1 GET: every greenlet
-    runs in one OS thread, so the hub's writes never interleave with the
-    stream's; gunicorn sends the body in chunks, so the hub frames its writes
-    the same way; and gevent can send without waiting. The development server,
-    the gthread worker, TLS and HTTP/2 connections take the WSGI way.
+    Only under gunicorn's gevent worker, and only when gunicorn sends this body
+    in HTTP chunks (`server_write` is what its `start_response` returned): every
+    greenlet runs in one OS thread, so the hub's writes never interleave with
+    the stream's; the hub frames its writes as gunicorn would; and gevent can
+    send without waiting. The development server, the gthread worker, TLS,
+    HTTP/1.0, HTTP/2 and gunicorn's uwsgi protocol take the WSGI way.
     """
     client = environ.get("gunicorn.socket")
-    if client is None or environ.get("REQUEST_METHOD") != "GET" or environ.get("SERVER_PROTOCOL") != "HTTP/1.1":
-        return None
     monkey = sys.modules.get("gevent.monkey")
-    if monkey is None or not monkey.is_module_patched("socket"):
+    if client is None or monkey is None or not monkey.is_module_patched("socket"):
         return None
     from gevent import socket as cooperative
 
-    return client if type(client) is cooperative.socket else None  # TLS sockets are a subclass
+    if type(client) is not cooperative.socket:  # TLS sockets are a subclass
+        return None
+    server_response = getattr(server_write, "__self__", None)
+    return client if getattr(server_response, "chunked", False) is True else None
+
+
+class EventStream(Response):
+    """A `text/event-stream` response that learns, as the server starts it, whether the hub may
+    write its frames directly (`client`: the socket, or None)."""
+
+    default_mimetype = "text/event-stream"
+    client: socket.socket | None = None
+
+    def __call__(self, environ, start_response):
+        app_iter, status, headers = self.get_wsgi_response(environ)
+        self.client = direct_socket(environ, start_response(status, headers))
+        return app_iter
 
 
 class Subscription:
@@ -117,6 +134,6 @@ class Subscription:
         """The stream ends: its socket is the server's again, the hub must not write to it."""
         self._socket = None
 
-    def next(self) -> Item:
-        """Wait for the next item (no timeout: the hub sends the heartbeats)."""
-        return self._queue.get()
+    def next(self, timeout: float | None = None) -> Item:
+        """Wait for the next item; streams wait without a timeout, the hub sends the heartbeats."""
+        return self._queue.get(timeout=timeout)

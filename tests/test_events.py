@@ -105,6 +105,14 @@ def test_stream_headers_and_heartbeat(client, auth):
     stream.close()
 
 
+def test_head_request_opens_no_stream(app, client, auth):
+    auth.login("anna")
+    response = client.head("/events")
+    assert response.status_code == 200 and response.mimetype == "text/event-stream"
+    with app.app_context():
+        assert events.hub().stream_count == 0
+
+
 def test_published_event_reaches_the_stream_as_one_banner_per_call(app, client, auth):
     auth.login("anna")
     stream = open_stream(client)

@@ -1,12 +1,17 @@
 """One stream's frames: deduplication, and the hub writing to the client socket directly."""
 from __future__ import annotations
 
+import ssl
 import threading
 import time
+from types import SimpleNamespace
 
 import gevent.monkey
 import pytest
 from gevent import socket as cooperative
+from gevent import ssl as cooperative_ssl
+from gunicorn.http.wsgi import Response as GunicornResponse
+from werkzeug.test import EnvironBuilder
 
 from telephone import events
 from telephone.banners import Banner
@@ -24,8 +29,20 @@ def banner(event_id: int, call_id: str = CALL_ID, **fields) -> Banner:
 def read_exactly(peer, size: int) -> bytes:
     data = b""
     while len(data) < size:
-        data += peer.recv(size - len(data))
+        received = peer.recv(size - len(data))
+        assert received, "the connection was closed"
+        data += received
     return data
+
+
+def gunicorn_response(client, version=(1, 1), method="GET", protocol="http") -> GunicornResponse:
+    """gunicorn's own response object for a request on `client`: it decides the chunking."""
+    request = SimpleNamespace(version=version, method=method, should_close=lambda: False)
+    return GunicornResponse(request, client, SimpleNamespace(protocol=protocol))
+
+
+def next_item(subscription: Subscription):
+    return subscription.next(timeout=5)
 
 
 @pytest.fixture
@@ -68,8 +85,8 @@ def test_without_a_socket_the_hub_queues_for_the_stream():
     subscription = Subscription(user_id=1, locale="de")
     subscription.deliver(banner(1))
     subscription.deliver(None)
-    assert subscription.next().event_id == 1
-    assert subscription.next() is None  # heartbeat
+    assert next_item(subscription).event_id == 1
+    assert next_item(subscription) is None  # heartbeat
 
 
 def test_handed_over_socket_gets_banners_and_heartbeats_as_chunks(connection):
@@ -100,10 +117,32 @@ def test_a_send_that_cannot_finish_hands_the_rest_back_in_order(connection):
             break
     subscription.deliver(banner(1))
     subscription.deliver(banner(2, call_id="b" * 64))
-    rest = subscription.next()
-    assert isinstance(rest, bytes) and http_chunk(banner(1).frame("de")).endswith(rest)
-    later = subscription.next()
+    assert next_item(subscription) == http_chunk(banner(1).frame("de"))  # nothing of it was sent
+    later = next_item(subscription)
     assert later.event_id == 2  # queued behind the rest, for the stream to write itself
+
+
+class HalfSending:
+    """A socket that takes half of what it is given, like one with little room left."""
+
+    def __init__(self):
+        self.sent = b""
+
+    def send(self, data, flags, timeout):
+        self.sent += data[:len(data) // 2]
+        return len(data) // 2
+
+
+def test_a_partly_sent_frame_is_finished_by_the_stream_before_anything_else():
+    client = HalfSending()
+    subscription = Subscription(user_id=1, locale="de")
+    subscription.hand_over(client)
+    subscription.deliver(banner(1))
+    subscription.deliver(None)
+    chunk = http_chunk(banner(1).frame("de"))
+    assert client.sent + next_item(subscription) == chunk
+    assert next_item(subscription) is None  # the heartbeat waits for the stream, behind the rest
+    assert client.sent == chunk[:len(chunk) // 2]
 
 
 def test_a_gone_client_hands_the_frame_back_so_the_stream_ends(connection):
@@ -115,7 +154,7 @@ def test_a_gone_client_hands_the_frame_back_so_the_stream_ends(connection):
         subscription.deliver(banner(event_id))
         if not subscription._queue.empty():
             break
-    assert isinstance(subscription.next(), bytes)
+    assert isinstance(next_item(subscription), bytes)
 
 
 def test_no_hand_over_while_the_stream_has_queued_items(connection):
@@ -124,63 +163,89 @@ def test_no_hand_over_while_the_stream_has_queued_items(connection):
     subscription.deliver(banner(1))
     subscription.hand_over(server_side)
     subscription.deliver(banner(2))
-    assert [subscription.next().event_id, subscription.next().event_id] == [1, 2]
+    assert [next_item(subscription).event_id, next_item(subscription).event_id] == [1, 2]
 
 
-def test_direct_socket_only_for_plain_http11_get_under_gevent(connection, gevent_worker):
+def test_direct_socket_only_where_gunicorn_chunks_the_body(connection, gevent_worker):
     server_side, _ = connection
-    environ = {"gunicorn.socket": server_side, "REQUEST_METHOD": "GET", "SERVER_PROTOCOL": "HTTP/1.1"}
-    assert direct_socket(environ) is server_side
-    assert direct_socket({**environ, "SERVER_PROTOCOL": "HTTP/1.0"}) is None  # not chunked
-    assert direct_socket({**environ, "REQUEST_METHOD": "HEAD"}) is None
-    assert direct_socket({k: v for k, v in environ.items() if k != "gunicorn.socket"}) is None
+    environ = {"gunicorn.socket": server_side}
+
+    def started(**request):
+        return gunicorn_response(server_side, **request).start_response("200 OK", [])
+
+    assert direct_socket(environ, started()) is server_side
+    assert direct_socket(environ, started(version=(1, 0))) is None  # HTTP/1.0: not chunked
+    assert direct_socket(environ, started(method="HEAD")) is None
+    assert direct_socket(environ, started(protocol="uwsgi")) is None  # nginx frames the body itself
+    assert direct_socket({}, started()) is None  # not gunicorn
+    assert direct_socket(environ, [].append) is None  # a server that does not say how it frames
+
+
+def test_direct_socket_not_for_tls(connection, gevent_worker):
+    server_side, _ = connection
+    context = cooperative_ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    tls = context.wrap_socket(server_side, do_handshake_on_connect=False, server_hostname="telefon.example.de")
+    try:
+        write = gunicorn_response(tls).start_response("200 OK", [])
+        assert direct_socket({"gunicorn.socket": tls}, write) is None
+    finally:
+        tls.close()
 
 
 def test_direct_socket_not_outside_gevent(connection):
     server_side, _ = connection
-    environ = {"gunicorn.socket": server_side, "REQUEST_METHOD": "GET", "SERVER_PROTOCOL": "HTTP/1.1"}
-    assert direct_socket(environ) is None
+    write = gunicorn_response(server_side).start_response("200 OK", [])
+    assert direct_socket({"gunicorn.socket": server_side}, write) is None
 
 
 def test_stream_hands_its_socket_to_the_hub(app, client, auth, connection, gevent_worker):
-    """The view as under gunicorn's gevent worker: after the headers, the hub writes banners to the socket."""
+    """The view served as gunicorn's worker serves it: after the headers, the hub writes the banners."""
     server_side, browser_side = connection
     app.config["SSE_HEARTBEAT_SECONDS"] = 0.05
     auth.login("anna")
-    response = client.get("/events", buffered=False, environ_base={"gunicorn.socket": server_side,
-                                                                   "SERVER_PROTOCOL": "HTTP/1.1"})
-    chunks = iter(response.response)
-    assert next(chunks).startswith(b"retry:")  # through WSGI, with the headers
-    ended = []
-    streaming = threading.Thread(target=lambda: ended.append(_drain(chunks)), daemon=True)
-    streaming.start()
+    session = client.get_cookie("session")
+    environ = EnvironBuilder(path="/events", headers={"Cookie": f"session={session.value}"}).get_environ()
+    environ["gunicorn.socket"] = server_side
+    server_response = gunicorn_response(server_side)
+    body = app(environ, server_response.start_response)
+    served = []
+
+    def serve():  # gunicorn's worker: write every item the app yields
+        try:
+            for item in body:
+                server_response.write(item)
+        except OSError as exc:
+            served.append(exc)
+        finally:
+            body.close()
+
+    worker = threading.Thread(target=serve, daemon=True)
+    worker.start()
     with app.app_context():
         hub = events.hub()
     wait_until(lambda: any(s._socket is server_side for s in hub._subscriptions))
+    [subscription] = hub._subscriptions
 
     event_id = add_event(app, "IncomingCall")
-    data, frames = b"", []
+    head, frames = b"", []
+    while b"\r\n\r\n" not in head:
+        head += read_exactly(browser_side, 1)
+    assert b"Transfer-Encoding: chunked" in head and b"text/event-stream" in head
+    data = b""
     while not any(b"</article>" in frame for frame in frames):
-        data += browser_side.recv(65536)
-        frames, data = dechunk(data)
-    [frame] = [frame for frame in frames if frame != HEARTBEAT]
+        received = browser_side.recv(65536)
+        assert received, "the server closed the stream"
+        chunks, data = dechunk(data + received)
+        frames += chunks
+    assert frames[0].startswith(b"retry:")
+    [frame] = [frame for frame in frames[1:] if frame != HEARTBEAT]
     assert frame.startswith(f"id: {event_id}\nevent: call\n".encode()) and f"call-{CALL_ID}".encode() in frame
 
     browser_side.close()  # the browser goes away: the next heartbeat fails and the stream ends
-    streaming.join(timeout=5)
-    assert not streaming.is_alive() and isinstance(ended[0], OSError)
+    worker.join(timeout=5)
+    assert not worker.is_alive() and isinstance(served[0], OSError)
     wait_until(lambda: not hub._subscriptions)
-
-
-def test_a_released_socket_is_never_written_again(connection):
-    server_side, browser_side = connection
-    subscription = Subscription(user_id=1, locale="de")
-    subscription.hand_over(server_side)
-    subscription.release()  # the stream ended; the server may use the connection otherwise
-    subscription.deliver(banner(1))
-    browser_side.setblocking(False)
-    with pytest.raises(BlockingIOError):
-        browser_side.recv(1)
+    assert subscription._socket is None  # released: the hub never writes to this connection again
 
 
 def dechunk(data: bytes) -> tuple[list[bytes], bytes]:
@@ -195,15 +260,6 @@ def dechunk(data: bytes) -> tuple[list[bytes], bytes]:
         chunks.append(rest[:length])
         data = rest[length + 2:]
     return chunks, data
-
-
-def _drain(chunks) -> Exception | None:
-    try:
-        for _ in chunks:
-            pass
-    except OSError as exc:
-        return exc
-    return None
 
 
 def wait_until(condition, timeout: float = 5) -> None:

@@ -31,6 +31,9 @@ def stream():
     """
     if not current_user.call_notifications:
         return Response(status=204)  # banners switched off: EventSource stops here
+    headers = {"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"}
+    if request.method == "HEAD":  # no body, so no stream to subscribe
+        return sse.EventStream(headers=headers)
     hub = events.hub()
     subscription = hub.subscribe(current_user.id, str(get_locale()))
     try:
@@ -43,26 +46,26 @@ def stream():
         raise
     finally:
         db.session.remove()
-    client = sse.direct_socket(request.environ)
 
-    def generate():
+    def generate(response: sse.EventStream):
         try:
             yield sse.RETRY  # the response headers go out with it
             pending: list = list(initial)
             while True:
                 for item in pending:
                     if isinstance(item, bytes):  # the rest of a direct send: write it before anything else
-                        client.sendall(item)
+                        response.client.sendall(item)
                     elif item is None:
                         yield sse.HEARTBEAT
                     elif subscription.accepts(item):
                         yield subscription.frame(item)
-                if client is not None:
-                    subscription.hand_over(client)
+                if response.client is not None:
+                    subscription.hand_over(response.client)
                 pending = [subscription.next()]
         finally:
             subscription.release()
             hub.unsubscribe(subscription)
 
-    return Response(generate(), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"})
+    response = sse.EventStream(headers=headers)
+    response.response = generate(response)  # the body needs to know how the server started it
+    return response
