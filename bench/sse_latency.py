@@ -123,12 +123,19 @@ def run_until(selector: selectors.BaseSelector, done, timeout: float = 5) -> Non
             key.data.read(now)
 
 
-def post_and_wait(selector, host: str, port: int, **fields) -> None:
+def post_and_wait(selector, host: str, port: int, until=lambda: True, **fields) -> tuple[float, float]:
+    """Post one webhook and read every socket until it has answered and `until()` holds.
+
+    Returns when it was sent and when its answer arrived.
+    """
     webhook = Webhook(host, port, **fields)
-    webhook.send()
     selector.register(webhook.sock, selectors.EVENT_READ, webhook)
-    run_until(selector, lambda: webhook.answered is not None)
+    sent = webhook.send()
+    run_until(selector, lambda: webhook.answered is not None and until())
     selector.unregister(webhook.sock)
+    if webhook.answered is None:
+        raise RuntimeError("the webhook did not answer within 5 s")
+    return sent, webhook.answered
 
 
 def measure(base: str, clients_count: int, events: int) -> dict:
@@ -147,14 +154,9 @@ def measure(base: str, clients_count: int, events: int) -> dict:
     for number in range(events):
         call_id = f"{run:032x}{number:032x}"
         caller = {"from": f"0613112{number:04d}", "to": "0221999000"}
-        webhook = Webhook(host, port, call_id=call_id, direction="in", event="IncomingCall", **caller)
-        selector.register(webhook.sock, selectors.EVENT_READ, webhook)
-        sent = webhook.send()
-        run_until(selector, lambda: webhook.answered is not None and all(call_id in s.received for s in streams))
-        selector.unregister(webhook.sock)
-        if webhook.answered is None:
-            raise RuntimeError("the webhook did not answer within 5 s")
-        webhook_times.append((webhook.answered - sent) * 1000)
+        sent, answered = post_and_wait(selector, host, port, until=lambda: all(call_id in s.received for s in streams),
+                                       call_id=call_id, direction="in", event="IncomingCall", **caller)
+        webhook_times.append((answered - sent) * 1000)
         for stream in streams:
             if call_id in stream.received:
                 latencies.append((stream.received[call_id] - sent) * 1000)

@@ -43,13 +43,19 @@ class Banner:
         """The fragment for this user, or None when the banner is not meant for them."""
         if user_id in self.muted or (self.recipients is not None and user_id not in self.recipients):
             return None
+        return self.fragment(locale)
+
+    def fragment(self, locale: str) -> str:
+        """The HTML in this language, else in the first one rendered."""
         return self.html.get(locale) or next(iter(self.html.values()))
 
-    def frame(self, locale: str) -> bytes:
-        """The SSE message for this banner, formatted and encoded once, shared by every stream."""
+    def frame(self, locale: str, event_id: int | None = None) -> bytes:
+        """The SSE message for this banner. With its own event id (the default) it is formatted
+        and encoded once, shared by every stream; another id is formatted for the one caller."""
+        if event_id not in (None, self.event_id):
+            return format_sse(self.fragment(locale), event="call", event_id=event_id).encode()
         if locale not in self._frames:
-            html = self.html.get(locale) or next(iter(self.html.values()))
-            self._frames[locale] = format_sse(html, event="call", event_id=self.event_id).encode()
+            self._frames[locale] = format_sse(self.fragment(locale), event="call", event_id=self.event_id).encode()
         return self._frames[locale]
 
 

@@ -257,7 +257,8 @@ def lookup_caller(number: str | None, region: str | None = None) -> LookupResult
     if parsed.e164 is None:
         return result
     # One query for both (a round trip less for every unknown caller); exact hits win.
-    extends_main_number = PhoneNumber.main_prefix.in_(extension_stems(parsed.e164)) & PhoneNumber.address_id.is_not(None)
+    stems = extension_stems(parsed.e164)
+    extends_main_number = PhoneNumber.main_prefix.in_(stems) & PhoneNumber.address_id.is_not(None)
     rows = db.session.scalars(
         select(PhoneNumber).where((PhoneNumber.e164 == parsed.e164) | extends_main_number)
     ).all()

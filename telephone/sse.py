@@ -103,10 +103,7 @@ class Subscription:
         return True
 
     def frame(self, banner: Banner) -> bytes:
-        if banner.event_id >= self.cursor:
-            return banner.frame(self.locale)
-        html = banner.for_user(self.user_id, self.locale) or ""
-        return format_sse(html, event="call", event_id=self.cursor).encode()
+        return banner.frame(self.locale, event_id=max(banner.event_id, self.cursor))
 
     def deliver(self, banner: Banner | None) -> None:
         """From the hub: a banner, or None for a heartbeat."""
