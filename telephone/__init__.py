@@ -126,6 +126,7 @@ def _register_blueprints(app: Flask) -> None:
     from .calls import bp as calls_bp
     from .calls.stream import stream_bp
     from .phonebook import bp as phonebook_bp
+    from .phones import bp as phones_bp
     from .settings import bp as settings_bp
 
     app.register_blueprint(auth_bp)
@@ -135,6 +136,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(phonebook_bp)
     app.register_blueprint(settings_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(phones_bp)
 
     from .i18n import register_template_helpers
 
@@ -144,11 +146,14 @@ def _register_blueprints(app: Flask) -> None:
 def _register_cli(app: Flask) -> None:
     from .auth.cli import users_cli
     from .phonebook.cli import phonebook_cli
+    from .phones.cli import directory_token, placetel_cli
     from .settings.cli import settings_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(settings_cli)
+    phonebook_cli.add_command(directory_token)
     app.cli.add_command(phonebook_cli)
+    app.cli.add_command(placetel_cli)
 
 
 def _start_scheduler(app: Flask) -> None:

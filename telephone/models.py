@@ -352,3 +352,50 @@ class PhoneNote(db.Model):
     contact_person: Mapped[ContactPerson | None] = relationship()
     phonebook_entry: Mapped[PhonebookEntry | None] = relationship()
     author: Mapped[User | None] = relationship()
+
+
+# --------------------------------------------------------------------------- phones and other systems
+
+
+class DirectoryAccess(db.Model):
+    """When a desk phone (or a PBX) last fetched a directory format, for the admin's "Telefone & Geräte"."""
+
+    format: Mapped[str] = mapped_column(String(20), primary_key=True)  # yealink | snom | … | cid
+    last_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_address: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(200), default="")
+
+
+class PlacetelContact(db.Model):
+    """A contact this app created in Placetel's phonebook for one company phonebook entry.
+
+    Only contacts listed here are ever changed or deleted in Placetel: the customer's
+    own Placetel contacts are never touched.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The entry it mirrors; NULL once the entry is gone (the next push deletes the contact)
+    phonebook_entry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("phonebook_entry.id", ondelete="SET NULL"), unique=True
+    )
+    placetel_id: Mapped[str] = mapped_column(String(40), unique=True)
+    # Hash of the payload last sent, so an unchanged entry sends nothing
+    content_hash: Mapped[str] = mapped_column(String(64), default="")
+    pushed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ContactPushRun(db.Model):
+    """One push of the phonebook to Placetel's contacts (or its preview)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trigger: Mapped[str] = mapped_column(String(16))  # manual | cli | sync | preview
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | success | failed
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    progress: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    deleted: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(Text, default="")

@@ -191,6 +191,13 @@ class Match:
                 "phonebook_entry_id": self.phonebook_entry_id, "via_extension": self.via_extension}
 
 
+def display_name(match: Match) -> str:
+    """How a caller is named on a phone display: "Anna Schmidt (Müller GmbH)" or "Müller GmbH"."""
+    if match.company and match.company != match.name:
+        return f"{match.name} ({match.company})"
+    return match.name
+
+
 @dataclass
 class LookupResult:
     number: str  # what was asked for

@@ -374,3 +374,34 @@ def check_connection() -> ConnectionReport:
     mapping = stored_accounts()
     unknown = [(name, uid) for name, uid in mapping.items() if uid.lower() not in known]
     return ConnectionReport(sip_users, unknown)
+
+
+# --------------------------------------------------------------------------- contacts (Placetel's phonebook)
+
+
+def create_contact(payload: dict) -> str:
+    """`POST /contacts`; returns the new contact's id."""
+    response = _request("POST", "/contacts", payload)
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    contact_id = body.get("id") if isinstance(body, dict) else None
+    if contact_id in (None, ""):
+        log.warning("Placetel POST /contacts answered without a contact id")
+        raise PlacetelUnreachable()
+    return str(contact_id)
+
+
+def update_contact(contact_id: str, payload: dict) -> None:
+    """`PUT /contacts/{id}` with the complete payload."""
+    _request("PUT", f"/contacts/{contact_id}", payload)
+
+
+def delete_contact(contact_id: str) -> None:
+    """`DELETE /contacts/{id}`; a contact that is already gone counts as deleted."""
+    try:
+        _request("DELETE", f"/contacts/{contact_id}")
+    except RequestRefused as exc:
+        if exc.status != 404:
+            raise

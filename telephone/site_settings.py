@@ -103,6 +103,12 @@ SPECS: dict[str, SettingSpec] = {
     "calls.expire_minutes": SettingSpec("10", _positive_int),
     "phonebook.max_per_upload": SettingSpec("5000", _positive_int),
     "phonebook.max_total": SettingSpec("10000", _positive_int),
+    # Secret in the URLs of the desk-phone directories and the caller-name lookup (deskphones.py)
+    "phones.directory_token": SettingSpec("", secret=True),
+    # What the directories contain: the company "phonebook", or "all" (also addresses, contact persons)
+    "phones.directory_scope": SettingSpec("phonebook", _choice("phonebook", "all")),
+    # "1": push the phonebook to Placetel's contacts after every phonebook sync
+    "placetel.push_contacts": SettingSpec("0", _choice("0", "1")),
 }
 
 

@@ -102,3 +102,27 @@
     if (button) removeBanner(button.closest(".call-banner").id, true);
   });
 })();
+
+// ------------------------------------------------------------------ "URL kopieren"
+(function () {
+  "use strict";
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy]");
+    if (!button) return;
+    var input = document.getElementById(button.getAttribute("data-copy"));
+    if (!input) return;
+    var label = button.getAttribute("data-label") || button.textContent;
+    button.setAttribute("data-label", label);
+    function done() {
+      button.textContent = document.documentElement.lang === "en" ? "Copied" : "Kopiert";
+      setTimeout(function () { button.textContent = label; }, 2000);
+    }
+    // The clipboard API needs HTTPS or localhost; an office server on plain HTTP gets the old way.
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(input.value).then(done, function () { input.select(); });
+    } else {
+      input.select();
+      try { if (document.execCommand("copy")) done(); } catch (e) { /* the text stays selected */ }
+    }
+  });
+})();

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import hmac
 
-from flask import jsonify, request
+from flask import Response, abort, jsonify, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from .. import numbers, public, site_settings
+from .. import device_access, numbers, public, site_settings
 from . import bp
 
 
@@ -37,3 +37,15 @@ def lookup():
     if result.e164 is None:
         return jsonify(error=_("„%(number)s“ ist keine gültige Rufnummer.", number=number)), 400
     return jsonify(number=result.e164, matches=[match.public() for match in result.matches])
+
+
+@bp.get("/cid")
+@public  # PBXs ask while the call rings: the directory token in the URL authorises
+def cid():
+    """The caller's display name as plain text (empty for an unknown number); 404 for a wrong token."""
+    if not device_access.token_valid(request.args.get("token"), "caller-name lookup", request.remote_addr):
+        abort(404)
+    device_access.record_access("cid", request.remote_addr, request.user_agent.string)
+    result = numbers.lookup_caller(request.args.get("number", "")[:64])
+    name = numbers.display_name(result.matches[0]) if result.matches else ""
+    return Response(name, content_type="text/plain; charset=utf-8")

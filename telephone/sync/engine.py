@@ -498,6 +498,10 @@ def run_in_app(app, source_id: int, trigger: str, allow_empty: bool = False) -> 
         try:
             outcome = sync_source(source_id, trigger, allow_empty=allow_empty)
             log.info("phonebook sync of source %s (%s): %s", source_id, trigger, outcome.summary())
+            if outcome.ok:
+                from ..placetel_contacts import push_after_sync
+
+                push_after_sync()
         except SyncRefused:
             log.info("phonebook sync of source %s (%s) skipped: already running", source_id, trigger)
         except Exception:
