@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from flask import Flask, current_app, session
+from flask import Flask, current_app, has_request_context, session
 from flask_babel import format_datetime, format_decimal, get_locale
 from flask_login import current_user
 
@@ -11,7 +11,12 @@ from . import numbers
 
 
 def select_locale() -> str:
-    """The user's chosen language, else the one chosen on the login page, else German."""
+    """The user's chosen language, else the one chosen on the login page, else German.
+
+    Outside a request (CLI, scheduler, background threads) German, the default.
+    """
+    if not has_request_context():
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     if current_user and getattr(current_user, "is_authenticated", False) and current_user.locale:
         return current_user.locale
     lang = session.get("lang")
