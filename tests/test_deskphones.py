@@ -41,7 +41,7 @@ def fetch(client, token, file_name, **params):
 def xml_of(response):
     assert response.status_code == 200, response.text
     assert response.content_type == "application/xml; charset=utf-8"
-    assert response.data.startswith(b"<?xml version='1.0' encoding='UTF-8'?>")
+    assert response.data.startswith(b'<?xml version="1.0" encoding="UTF-8"?>')
     return ET.fromstring(response.data)
 
 
@@ -232,6 +232,44 @@ def test_devices_page_shows_urls_last_access_and_renews_the_token(client, auth, 
 
 @pytest.fixture(autouse=True)
 def _fresh_access_throttle():
+    from telephone import deskphones
+
     device_access._last_recorded.clear()
+    deskphones._rendered.clear()
     yield
     device_access._last_recorded.clear()
+    deskphones._rendered.clear()
+
+
+def test_directory_is_rendered_again_only_when_the_phonebook_changes(client, app, phonebook, monkeypatch):
+    from telephone import deskphones
+    from telephone.models import PhonebookEntry
+
+    loads = []
+    original = deskphones.directory_contacts
+    monkeypatch.setattr(deskphones, "directory_contacts", lambda *a, **k: loads.append(1) or original(*a, **k))
+    deskphones._rendered.clear()
+    first = fetch(client, phonebook, "yealink.xml").data
+    assert fetch(client, phonebook, "yealink.xml").data == first
+    assert len(loads) == 1
+    with app.app_context():
+        entry = db.session.scalar(db.select(PhonebookEntry).filter_by(family_name="Öztürk"))
+        save_manual(entry, ManualEntryData(given_name="Ayşe", family_name="Öztürk-Yılmaz",
+                                           phones=[("WORK", "+43 1 2345678")]))
+        db.session.commit()
+    changed = fetch(client, phonebook, "yealink.xml").data
+    assert "Öztürk-Yılmaz, Ayşe".encode() in changed and len(loads) == 2
+    fetch(client, phonebook, "yealink.xml", q="weiss")  # type-ahead answers are not kept
+    fetch(client, phonebook, "yealink.xml", q="weiss")
+    assert len(loads) == 4
+
+
+def test_markup_and_control_characters_in_names_give_well_formed_xml(client, app, phonebook):
+    with app.app_context():
+        save_manual(None, ManualEntryData(display_name='Evil "<x>" & \x01Co', company='A&B "Quote"',
+                                          phones=[("WORK", "0221 3333333")]))
+        db.session.commit()
+    for file_name in ("yealink.xml", "snom.xml", "grandstream.xml", "fritzbox.xml"):
+        root = xml_of(fetch(client, phonebook, file_name))
+        assert 'Evil "<x>" & Co' in ET.tostring(root, encoding="unicode").replace("&lt;", "<").replace(
+            "&gt;", ">").replace("&amp;", "&").replace("&quot;", '"')
