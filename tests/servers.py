@@ -120,11 +120,13 @@ class ReceivedRequest:
 
 @dataclass
 class FakePlacetel:
-    """Answers like Placetel's REST API v2: POST /calls → 201 empty, GET /sip_users → the list."""
+    """Answers like Placetel's REST API v2: POST /calls → 201 empty, GET /sip_users → the list, /contacts."""
 
     url: str = ""
     received: list[ReceivedRequest] = field(default_factory=list)
     sip_users: list[dict] = field(default_factory=list)
+    # Placetel's own phonebook (/contacts): id → contact; new ids count up from 1000
+    contacts: dict[int, dict] = field(default_factory=dict)
 
 
 def _handler(fake: FakePlacetel):
@@ -139,6 +141,10 @@ def _handler(fake: FakePlacetel):
                 self.send_response(201)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+            elif self.path == "/v2/contacts":
+                contact_id = max(fake.contacts, default=999) + 1
+                fake.contacts[contact_id] = {"id": contact_id, **fake.received[-1].json()}
+                self._json(201, fake.contacts[contact_id])
             else:
                 self._json(404, {"error": "Not found"})
 
@@ -148,6 +154,28 @@ def _handler(fake: FakePlacetel):
                 self._json(200, fake.sip_users)
             else:
                 self._json(404, {"error": "Not found"})
+
+        def do_PUT(self):  # noqa: N802
+            self._record()
+            contact_id = self._contact_id()
+            if contact_id in fake.contacts:
+                fake.contacts[contact_id] = {"id": contact_id, **fake.received[-1].json()}
+                self._json(200, fake.contacts[contact_id])
+            else:
+                self._json(404, {"error": "Not found"})
+
+        def do_DELETE(self):  # noqa: N802
+            self._record()
+            if fake.contacts.pop(self._contact_id(), None) is None:
+                self._json(404, {"error": "Not found"})
+            else:
+                self.send_response(204)
+                self.end_headers()
+
+        def _contact_id(self) -> int | None:
+            prefix = "/v2/contacts/"
+            rest = self.path[len(prefix):] if self.path.startswith(prefix) else ""
+            return int(rest) if rest.isdigit() else None
 
         def _json(self, status: int, payload) -> None:
             body = json.dumps(payload).encode()
