@@ -273,3 +273,12 @@ def test_markup_and_control_characters_in_names_give_well_formed_xml(client, app
         root = xml_of(fetch(client, phonebook, file_name))
         assert 'Evil "<x>" & Co' in ET.tostring(root, encoding="unicode").replace("&lt;", "<").replace(
             "&gt;", ">").replace("&amp;", "&").replace("&quot;", '"')
+
+
+def test_grandstream_server_path_carries_the_token(client, auth, phonebook):
+    """Grandstream phones fetch `<server path>/phonebook.xml`: a path with the token in it must serve."""
+    root = xml_of(client.get(f"/directory/grandstream/{phonebook}/phonebook.xml"))
+    assert root.tag == "AddressBook" and len(root.findall("Contact")) == 3
+    assert client.get("/directory/grandstream/falsch/phonebook.xml").status_code == 404
+    auth.login("admin", admin=True)
+    assert f"localhost/directory/grandstream/{phonebook}" in client.get("/settings/devices").text

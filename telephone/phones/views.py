@@ -26,8 +26,19 @@ def directory(file_name: str):
     """The company phonebook for desk phones; 404 for an unknown file or a wrong token."""
     if file_name not in DIRECTORY_FILES:
         abort(404)
+    return _directory(file_name, request.args.get("token"))
+
+
+@bp.get("/directory/grandstream/<token>/phonebook.xml")
+@public
+def grandstream_phonebook(token: str):
+    """Grandstream phones append `/phonebook.xml` to the server path they are given: the token sits in the path."""
+    return _directory("grandstream.xml", token)
+
+
+def _directory(file_name: str, token: str | None):
     format_name, content_type = DIRECTORY_FILES[file_name]
-    if not device_access.token_valid(request.args.get("token"), f"directory {file_name}", request.remote_addr):
+    if not device_access.token_valid(token, f"directory {file_name}", request.remote_addr):
         abort(404)
     device_access.record_access(format_name, request.remote_addr, request.user_agent.string)
     body = deskphones.render(format_name, query=request.args.get("q", "")[:100], title=_("Firmentelefonbuch"))
@@ -50,8 +61,10 @@ def _page_context() -> dict:
     base = request.host_url.rstrip("/")
     urls = {file_name: f"{base}{url_for('phones.directory', file_name=file_name)}?token={token}"
             for file_name in DIRECTORY_FILES}
+    grandstream_path = url_for("phones.grandstream_phonebook", token=token).removesuffix("/phonebook.xml")
     return {
         "urls": urls,
+        "grandstream_server_path": f"{request.host}{grandstream_path}",
         "cid_url": f"{base}{url_for('api.cid')}?token={token}&number=",
         "accesses": device_access.last_accesses(),
         "scope": site_settings.get("phones.directory_scope"),
