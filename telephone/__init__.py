@@ -124,6 +124,7 @@ def _register_blueprints(app: Flask) -> None:
     from .api import bp as api_bp
     from .auth import bp as auth_bp
     from .calls import bp as calls_bp
+    from .call_control import bp as call_control_bp
     from .calls.stream import stream_bp
     from .phonebook import bp as phonebook_bp
     from .phones import bp as phones_bp
@@ -137,6 +138,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(settings_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(phones_bp)
+    app.register_blueprint(call_control_bp)
 
     from .i18n import register_template_helpers
 
@@ -146,6 +148,7 @@ def _register_blueprints(app: Flask) -> None:
 def _register_cli(app: Flask) -> None:
     from .auth.cli import users_cli
     from .phonebook.cli import phonebook_cli
+    from .call_control.cli import routing_cli
     from .phones.cli import directory_token, placetel_cli
     from .settings.cli import settings_cli
 
@@ -154,6 +157,7 @@ def _register_cli(app: Flask) -> None:
     phonebook_cli.add_command(directory_token)
     app.cli.add_command(phonebook_cli)
     app.cli.add_command(placetel_cli)
+    app.cli.add_command(routing_cli)
 
 
 def _start_scheduler(app: Flask) -> None:

@@ -44,6 +44,8 @@ class Config:
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     PLACETEL_API_URL = os.environ.get("PLACETEL_API_URL", "https://api.placetel.de/v2").rstrip("/")
     PLACETEL_TIMEOUT = (3.05, 10)
+    # Call Control: a decision slower than this is dropped (Placetel retries after 100 ms)
+    ROUTING_BUDGET_MS = int(os.environ.get("ROUTING_BUDGET_MS", "80"))
     TELEPHONE_DEFAULT_REGION = os.environ.get("TELEPHONE_DEFAULT_REGION", "DE").upper()
     EVENT_BUS_URL = os.environ.get("EVENT_BUS_URL") or None
     SCHEDULER_ENABLED = _flag("SCHEDULER_ENABLED", "1")

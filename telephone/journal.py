@@ -93,15 +93,18 @@ def user_for_sipuid(sipuid: str) -> User | None:
     return db.session.scalar(select(User).where(User.username == username))
 
 
-def record_event(notify: NotifyEvent) -> Recorded:
+def record_event(notify: NotifyEvent, routing: dict | None = None) -> Recorded:
     """Store a Notify event once per (call_id, event), update its Call, commit and publish.
 
-    A repeated event changes nothing and is answered like the first one, also
-    when two copies race each other (the unique constraint decides).
+    `routing` is what Call Control answered for an IncomingCall (`{"routing": note,
+    "blocked": bool}`); it is kept with the event. A repeated event changes nothing
+    and is answered like the first one, also when two copies race each other (the
+    unique constraint decides).
     """
+    payload = {**notify.payload(), **(routing or {})}
     for attempt in range(3):
         try:
-            call_event = CallEvent(call_id=notify.call_id, event=notify.event, payload=notify.payload(),
+            call_event = CallEvent(call_id=notify.call_id, event=notify.event, payload=payload,
                                    received_at=utcnow())
             db.session.add(call_event)
             db.session.flush()
@@ -218,6 +221,10 @@ def derive_call(call: Call) -> None:
         call.status = (CallStatus.ACCEPTED if accepted else CallStatus.RINGING).value
         call.ended_at = None
         call.duration = None
+    # What Call Control answered Placetel for this call
+    call.routing_note = (start.payload.get("routing") or "")[:200] if start else ""
+    if start is not None and start.payload.get("blocked"):
+        call.status = CallStatus.BLOCKED.value
 
 
 # --------------------------------------------------------------------------- expiry

@@ -5,12 +5,13 @@ Times are stored as naive UTC (`utcnow()`); templates convert them to the user's
 from __future__ import annotations
 
 import enum
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from flask_login import UserMixin
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -104,9 +105,13 @@ class Address(db.Model):
     phone: Mapped[str] = mapped_column(String(64), default="")
     mobile: Mapped[str] = mapped_column(String(64), default="")
     fax: Mapped[str] = mapped_column(String(64), default="")
+    # Call Control: the colleague this customer reaches first, and groups such as "VIP, Lieferant"
+    account_manager_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    tags: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
+    account_manager: Mapped[User | None] = relationship()
     contacts: Mapped[list[ContactPerson]] = relationship(
         back_populates="address", cascade="all, delete-orphan", order_by="ContactPerson.name"
     )
@@ -298,6 +303,8 @@ class Call(db.Model):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"), index=True)
     # Click-to-dial: what happened ("Telefon klingelt", Placetel's refusal, …)
     outcome: Mapped[str] = mapped_column(Text, default="")
+    # Call Control: what the app told Placetel ("gesperrt", "weitergeleitet an Anna (Kundenbetreuung)")
+    routing_note: Mapped[str] = mapped_column(String(200), default="")
     # Caller lookup result at the time of the call: [{"kind","name","company","url"}, …]
     matches: Mapped[list] = mapped_column(JSON, default=list)
     # Missed calls stay highlighted until called back or marked done
@@ -399,3 +406,54 @@ class ContactPushRun(db.Model):
     deleted: Mapped[int] = mapped_column(Integer, default=0)
     unchanged: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str] = mapped_column(Text, default="")
+
+
+# --------------------------------------------------------------------------- Call Control
+
+
+class BlockedNumber(db.Model):
+    """A number (E.164) or a number prefix that Call Control rejects before any rule."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # "+49221123456" for one number, "+49900" with is_prefix for every number starting so
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    is_prefix: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    created_by: Mapped[User | None] = relationship()
+
+    @property
+    def pattern(self) -> str:
+        return self.number + "*" if self.is_prefix else self.number
+
+
+class RoutingRule(db.Model):
+    """One rule of Call Control: conditions on the caller and the time, and what Placetel should do.
+
+    Rules are checked by `position`; the first that matches decides (routing.py).
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0, index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # --- conditions (empty = any)
+    caller: Mapped[str] = mapped_column(String(20), default="any")  # any|known|unknown|anonymous|managed
+    tag: Mapped[str] = mapped_column(String(60), default="")
+    dialled: Mapped[str] = mapped_column(String(20), default="")  # our number, E.164
+    weekdays: Mapped[str] = mapped_column(String(7), default="")  # "01234" = Monday to Friday
+    time_from: Mapped[str] = mapped_column(String(5), default="")  # "HH:MM", office time
+    time_to: Mapped[str] = mapped_column(String(5), default="")
+    holidays: Mapped[str] = mapped_column(String(10), default="any")  # any | only | not
+    date_from: Mapped[date | None] = mapped_column(Date)
+    date_to: Mapped[date | None] = mapped_column(Date)
+    # --- action
+    action: Mapped[str] = mapped_column(String(20))
+    # user names, numbers or SIP ids, one per line or comma-separated (forward; fallback of "account manager")
+    targets: Mapped[str] = mapped_column(Text, default="")
+    # Placetel's id of the group, routing plan or prompt (voicemail: its announcement)
+    object_id: Mapped[str] = mapped_column(String(20), default="")
+    ringtime: Mapped[int] = mapped_column(Integer, default=20)
+    voicemail_after: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -109,6 +109,11 @@ SPECS: dict[str, SettingSpec] = {
     "phones.directory_scope": SettingSpec("phonebook", _choice("phonebook", "all")),
     # "1": push the phonebook to Placetel's contacts after every phonebook sync
     "placetel.push_contacts": SettingSpec("0", _choice("0", "1")),
+    # Call Control: the German state whose public holidays count ("" = nationwide ones only)
+    "routing.holiday_state": SettingSpec("", _choice("", "BB", "BE", "BW", "BY", "HB", "HE", "HH", "MV", "NI",
+                                                     "NW", "RP", "SH", "SL", "SN", "ST", "TH")),
+    # "1": 24 and 31 December count as holidays (most offices close)
+    "routing.christmas_eve_closed": SettingSpec("1", _choice("0", "1")),
 }
 
 

@@ -55,6 +55,8 @@ def test_config(database_url: str, **overrides) -> dict:
         "SCHEDULER_ENABLED": False,
         "WTF_CSRF_ENABLED": False,
         "SERVER_NAME": None,
+        # A loaded test machine must not make Call Control fall back to Placetel's routing
+        "ROUTING_BUDGET_MS": 10_000,
     }
     config.update(overrides)
     return config

@@ -95,6 +95,10 @@ def apply_address(address: Address, data: dict, region: str | None = None) -> Ad
     for name in ADDRESS_FIELDS:
         if name in data:
             setattr(address, name, _clean(data[name]))
+    if "account_manager_id" in data:
+        address.account_manager_id = data["account_manager_id"] or None
+    if "tags" in data:
+        address.tags = ", ".join(part.strip() for part in _clean(data["tags"]).split(",") if part.strip())
     address.country = (address.country or "").upper()
     if address.kind not in {kind.value for kind in AddressKind}:
         address.kind = AddressKind.COMPANY.value

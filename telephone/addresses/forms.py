@@ -4,10 +4,14 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, RadioField, StringField, TextAreaField, ValidationError
+from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField, ValidationError
 from wtforms.validators import DataRequired, Length
 
-from ..models import AddressKind
+from sqlalchemy import select
+
+from .. import placetel
+from ..extensions import db
+from ..models import AddressKind, User
 from .book import MAX_LENGTHS, is_valid_country, is_valid_email
 
 NAME_REQUIRED = DataRequired(_l("Bitte einen Namen eingeben."))
@@ -48,6 +52,27 @@ class AddressForm(PhoneFields, FlaskForm):
     country = StringField(_l("Land"), validators=[_length("country"), _country])
     email = StringField(_l("E-Mail"), validators=[_length("email"), _email])
     notes = TextAreaField(_l("Notizen"))
+    # Call Control: who takes this customer's calls first, and the groups rules can ask for
+    account_manager_id = SelectField(_l("Kundenbetreuer"), coerce=int, default=0)
+    tags = StringField(_l("Gruppen"), validators=[Length(max=200, message=_l("Höchstens %(max)d Zeichen.", max=200))])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        users = db.session.scalars(select(User).where(User.active).order_by(User.display_name, User.username))
+        self.account_manager_id.choices = [(0, _l("— niemand —"))] + [(user.id, user.label) for user in users]
+        if self.account_manager_id.data is None:
+            self.account_manager_id.data = 0
+
+    def validate_account_manager_id(self, field) -> None:
+        """Call Control forwards to the account manager's phone: a colleague without one cannot be chosen."""
+        if not field.data:
+            return
+        user = db.session.get(User, field.data)
+        if user is None or not user.active:
+            raise ValidationError(_l("Diesen Benutzer gibt es nicht mehr."))
+        if not placetel.sipuid_for(user.username):
+            raise ValidationError(_l("%(name)s hat kein Telefon (SIP-Konto) zugeordnet. Bitte zuerst unter "
+                                     "Einstellungen → Telefonie zuordnen.", name=user.label))
 
 
 class ContactForm(PhoneFields, FlaskForm):

@@ -6,10 +6,12 @@ moving from Xentral keep the URL configured in the Placetel portal.
 """
 from __future__ import annotations
 
+import time
+
 from flask import abort, current_app, request
 
-from .. import journal, placetel, public, site_settings
-from ..extensions import csrf
+from .. import journal, placetel, public, routing, site_settings
+from ..extensions import csrf, db
 from . import bp
 
 XENTRAL_ARGS = {"module": "callcenter", "action": "call", "provider": "placetel"}
@@ -40,8 +42,30 @@ def _handle_notify():
     except placetel.InvalidNotify as exc:
         current_app.logger.info("Placetel notify refused: %s", exc)
         return _plain(str(exc), 400)
-    journal.record_event(notify)
+    decision = _route(notify)
+    journal.record_event(notify, {"routing": decision.note, "blocked": decision.blocked} if decision else None)
+    if decision is not None:
+        return decision.xml, 200, {"Content-Type": "application/xml; charset=utf-8"}
     return _plain("OK", 200)
+
+
+def _route(notify: placetel.NotifyEvent) -> routing.Decision | None:
+    """Call Control for an IncomingCall; None (Placetel's own routing) on any doubt or when too slow."""
+    if notify.event != "IncomingCall":
+        return None
+    started = time.perf_counter()
+    try:
+        decision = routing.decide(notify.from_number, notify.to_number)
+    except Exception:  # a routing fault must never cost the call: Placetel's backup routing takes over
+        current_app.logger.exception("Call Control failed for call %s; Placetel routes it", notify.call_id)
+        db.session.rollback()
+        return None
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    if decision is not None and elapsed_ms > current_app.config["ROUTING_BUDGET_MS"]:
+        current_app.logger.warning("Call Control took %.0f ms for call %s; Placetel routes it", elapsed_ms,
+                                   notify.call_id)
+        return None
+    return decision
 
 
 @bp.post("/placetel/notify", endpoint="notify")

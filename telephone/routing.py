@@ -1,0 +1,378 @@
+"""Call Control: the app decides where an incoming call goes, from what it knows about the caller.
+
+For a number whose routing is set to "External API" in the Placetel portal,
+Placetel waits for the answer to the `IncomingCall` webhook. `decide()` answers
+from the database alone (no outbound request): a blocked caller is rejected,
+otherwise the routing rules are checked top to bottom and the first that
+matches decides. No match, or any doubt, means no XML at all, so that
+Placetel's own backup routing takes the call.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timezone
+from xml.etree.ElementTree import Element, SubElement, tostring
+from zoneinfo import ZoneInfo
+
+import holidays as public_holidays
+from flask import current_app
+from sqlalchemy import select
+
+from . import block_list, numbers, placetel, site_settings
+from .extensions import db
+from .models import Address, RoutingRule, User
+
+CALLER_CONDITIONS = ("any", "known", "unknown", "anonymous", "managed")
+HOLIDAY_CONDITIONS = ("any", "only", "not")
+ACTIONS = ("account_manager", "forward", "voicemail", "group", "routing_plan", "prompt", "reject", "hangup")
+NEEDS_OBJECT_ID = ("group", "routing_plan", "prompt")
+MAX_RINGTIME = 120
+# German states for public holidays (the `holidays` package's subdivisions of DE)
+STATES = ("BB", "BE", "BW", "BY", "HB", "HE", "HH", "MV", "NI", "NW", "RP", "SH", "SL", "SN", "ST", "TH")
+_TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+
+
+@dataclass
+class Decision:
+    """What the webhook answers: the XML, and a German line for the journal."""
+
+    xml: bytes
+    note: str
+    rule: RoutingRule | None = None
+    blocked: bool = False
+
+
+# --------------------------------------------------------------------------- deciding
+
+
+def decide(from_number: str, to_number: str, at: datetime | None = None) -> Decision | None:
+    """The routing of an incoming call, or None to leave it to Placetel's own routing.
+
+    `at` is an aware datetime (default: now). Reads the database only.
+    """
+    caller = numbers.parse(from_number) if from_number and from_number != "anonymous" else None
+    caller_e164 = caller.e164 if caller else None
+    blocked = block_list.match(caller_e164)
+    if blocked is not None:
+        return Decision(_response(Element("Reject", reason="busy")), "gesperrt", blocked=True)
+    rules = db.session.scalars(select(RoutingRule).where(RoutingRule.enabled)
+                               .order_by(RoutingRule.position, RoutingRule.id)).all()
+    if not rules:
+        return None
+    local = (at or datetime.now(timezone.utc)).astimezone(_office_zone())
+    context = _CallerContext(from_number, caller_e164, numbers.to_e164(to_number) if to_number else None)
+    for rule in rules:
+        if not _matches(rule, context, local):
+            continue
+        decision = _apply(rule, context)
+        if decision is not None:
+            return decision
+    return None
+
+
+class _CallerContext:
+    """What the rules ask about the caller, looked up once and only when a rule asks."""
+
+    def __init__(self, raw: str, e164: str | None, dialled: str | None):
+        self.raw, self.e164, self.dialled = raw, e164, dialled
+
+    @property
+    def anonymous(self) -> bool:
+        return not self.raw or self.raw.strip().lower() in ("anonymous", "unknown", "")
+
+    @functools.cached_property
+    def addresses(self) -> list[Address]:
+        """The caller's addresses (directly or through a contact person), in lookup order."""
+        if not self.e164:
+            return []
+        matches = numbers.lookup_caller(self.e164).matches
+        ids = list(dict.fromkeys(match.address_id for match in matches if match.address_id))
+        if not ids:
+            return []
+        found = {address.id: address for address in db.session.scalars(select(Address).where(Address.id.in_(ids)))}
+        return [found[address_id] for address_id in ids if address_id in found]
+
+    @functools.cached_property
+    def known(self) -> bool:
+        return bool(self.e164) and bool(self.addresses or numbers.lookup_caller(self.e164).matches)
+
+    @functools.cached_property
+    def account_manager(self) -> tuple[User, str] | None:
+        """The first account manager of the caller's addresses who has a phone (SIP account)."""
+        for address in self.addresses:
+            manager = address.account_manager
+            if manager is not None and manager.active:
+                sipuid = placetel.sipuid_for(manager.username)
+                if sipuid:
+                    return manager, sipuid
+        return None
+
+    def has_tag(self, tag: str) -> bool:
+        wanted = tag.strip().casefold()
+        return any(wanted in split_tags(address.tags) for address in self.addresses)
+
+
+def split_tags(text: str) -> set[str]:
+    return {part.strip().casefold() for part in (text or "").split(",") if part.strip()}
+
+
+def _matches(rule: RoutingRule, caller: _CallerContext, local: datetime) -> bool:
+    if rule.dialled and rule.dialled != caller.dialled:
+        return False
+    if rule.weekdays and str(local.weekday()) not in rule.weekdays:
+        return False
+    if rule.time_from or rule.time_to:
+        now = local.time().replace(second=0, microsecond=0)
+        start = _parse_time(rule.time_from) or time(0, 0)
+        end = _parse_time(rule.time_to) or time(23, 59, 59)
+        inside = start <= now < end if start <= end else (now >= start or now < end)  # over midnight
+        if not inside:
+            return False
+    if rule.date_from and local.date() < rule.date_from:
+        return False
+    if rule.date_to and local.date() > rule.date_to:
+        return False
+    if rule.holidays != "any" and (is_holiday(local.date()) != (rule.holidays == "only")):
+        return False
+    if rule.caller == "anonymous" and not caller.anonymous:
+        return False
+    if rule.caller == "known" and not caller.known:
+        return False
+    if rule.caller == "unknown" and (caller.anonymous or caller.known):
+        return False
+    if rule.caller == "managed" and caller.account_manager is None:
+        return False
+    if rule.tag and not caller.has_tag(rule.tag):
+        return False
+    return True
+
+
+def _apply(rule: RoutingRule, caller: _CallerContext) -> Decision | None:
+    """The XML of a matching rule; None when it has nothing to ring (then the next rule may decide)."""
+    note = f"{rule.name}: "
+    if rule.action == "account_manager":
+        manager = caller.account_manager
+        fallback = _target_numbers(rule.targets)
+        if manager is None and not fallback:
+            return None
+        forward = Element("Forward", voicemail=_bool(rule.voicemail_after))
+        if manager is not None:
+            _add_target(forward, [manager[1]], rule.ringtime)
+            note += f"weitergeleitet an {manager[0].label} (Kundenbetreuung)"
+        if fallback:
+            _add_target(forward, [number for number, _label in fallback], 60)
+            labels = ", ".join(label for _number, label in fallback)
+            note += f", dann an {labels}" if manager is not None else f"weitergeleitet an {labels}"
+        return Decision(_response(forward), note, rule)
+    if rule.action == "forward":
+        targets = _target_numbers(rule.targets)
+        if not targets:
+            return None
+        forward = Element("Forward", voicemail=_bool(rule.voicemail_after))
+        _add_target(forward, [number for number, _label in targets], rule.ringtime)
+        labels = ", ".join(label for _number, label in targets)
+        return Decision(_response(forward), note + "weitergeleitet an " + labels, rule)
+    if rule.action == "voicemail":
+        attributes = {"voicemail": "true"}
+        if rule.object_id:
+            attributes["voicemail_announcement"] = rule.object_id
+        return Decision(_response(Element("Forward", **attributes)), note + "Mailbox", rule)
+    if rule.action in NEEDS_OBJECT_ID:
+        tag = {"group": "Group", "routing_plan": "RoutingPlan", "prompt": "Prompt"}[rule.action]
+        label = {"group": "Gruppe", "routing_plan": "Routingplan", "prompt": "Ansage"}[rule.action]
+        return Decision(_response(Element(tag, id=rule.object_id)), note + f"{label} {rule.object_id}", rule)
+    if rule.action == "reject":
+        return Decision(_response(Element("Reject", reason="busy")), note + "abgewiesen (besetzt)", rule)
+    if rule.action == "hangup":
+        return Decision(_response(Element("Hangup")), note + "aufgelegt", rule)
+    return None
+
+
+def _target_numbers(text: str) -> list[tuple[str, str]]:
+    """(what Placetel rings, label) for each target: a user's SIP account, a SIP id or a number."""
+    result = []
+    usernames = {user.username.casefold(): user for user in db.session.scalars(select(User).where(User.active))}
+    for part in split_targets(text):
+        user = usernames.get(part.casefold())
+        if user is not None:
+            sipuid = placetel.sipuid_for(user.username)
+            if sipuid:
+                result.append((sipuid, user.label))
+        elif "@" in part:
+            result.append((part, part))
+        else:
+            e164 = numbers.to_e164(part)
+            if e164:
+                result.append((e164, part))
+    return result
+
+
+def split_targets(text: str) -> list[str]:
+    return [part.strip() for part in re.split(r"[,;\n]", text or "") if part.strip()]
+
+
+def _add_target(forward: Element, numbers_: list[str], ringtime: int) -> None:
+    target = SubElement(forward, "Target", ringtime=str(ringtime))
+    for number in numbers_:
+        SubElement(target, "Number").text = number
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _response(action: Element) -> bytes:
+    response = Element("Response")
+    response.append(action)
+    return b'<?xml version="1.0" encoding="UTF-8"?>' + tostring(response, encoding="unicode").encode("utf-8")
+
+
+def _parse_time(text: str) -> time | None:
+    return time.fromisoformat(text) if text and _TIME.match(text) else None
+
+
+def _office_zone() -> ZoneInfo:
+    return ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
+
+
+# --------------------------------------------------------------------------- holidays
+
+
+def is_holiday(day: date) -> bool:
+    """A public holiday in the office's state (setting routing.holiday_state), or 24.12./31.12. if so set."""
+    if site_settings.get("routing.christmas_eve_closed") == "1" and (day.month, day.day) in ((12, 24), (12, 31)):
+        return True
+    return day in _holidays(site_settings.get("routing.holiday_state") or None, day.year)
+
+
+@functools.lru_cache(maxsize=64)
+def _holidays(state: str | None, year: int):
+    return public_holidays.country_holidays("DE", subdiv=state, years=year)
+
+
+# --------------------------------------------------------------------------- saving rules
+
+
+def rule_errors(rule: RoutingRule) -> dict[str, str]:
+    """German reasons why a rule cannot be saved, by field; empty when it is fine."""
+    errors: dict[str, str] = {}
+    if not (rule.name or "").strip():
+        errors["name"] = "Bitte einen Namen eingeben."
+    if rule.caller not in CALLER_CONDITIONS:
+        errors["caller"] = "Unbekannte Bedingung."
+    if rule.holidays not in HOLIDAY_CONDITIONS:
+        errors["holidays"] = "Unbekannte Bedingung."
+    if rule.action not in ACTIONS:
+        errors["action"] = "Bitte eine Aktion wählen."
+    for field in ("time_from", "time_to"):
+        value = getattr(rule, field)
+        if value and not _TIME.match(value):
+            errors[field] = "Bitte eine Uhrzeit als HH:MM eingeben, z. B. 18:00."
+    if rule.weekdays and not re.fullmatch(r"[0-6]{1,7}", rule.weekdays):
+        errors["weekdays"] = "Unbekannte Wochentage."
+    if rule.date_from and rule.date_to and rule.date_from > rule.date_to:
+        errors["date_to"] = "Das Ende liegt vor dem Anfang."
+    if rule.dialled and not rule.dialled.startswith("+"):
+        errors["dialled"] = "Bitte eine gültige Rufnummer eingeben."
+    if not 5 <= (rule.ringtime or 0) <= MAX_RINGTIME:
+        errors["ringtime"] = f"Bitte zwischen 5 und {MAX_RINGTIME} Sekunden."
+    if rule.action in NEEDS_OBJECT_ID and not re.fullmatch(r"[0-9]{1,12}", rule.object_id or ""):
+        errors["object_id"] = "Bitte die Nummer (ID) aus dem Placetel-Portal eingeben."
+    if rule.action == "voicemail" and rule.object_id and not re.fullmatch(r"[0-9]{1,12}", rule.object_id):
+        errors["object_id"] = "Die Ansage-ID besteht nur aus Ziffern."
+    if rule.action in ("forward", "account_manager"):
+        target_error = _targets_error(rule.targets, required=rule.action == "forward")
+        if target_error:
+            errors["targets"] = target_error
+    return errors
+
+
+def _targets_error(text: str, required: bool) -> str | None:
+    parts = split_targets(text)
+    if required and not parts:
+        return "Bitte mindestens ein Ziel eingeben: Benutzername, Rufnummer oder SIP-ID."
+    users = {user.username.casefold(): user for user in db.session.scalars(select(User))}
+    problems = []
+    for part in parts:
+        user = users.get(part.casefold())
+        if user is not None:
+            if not user.active:
+                problems.append(f"„{part}“ ist deaktiviert.")
+            elif not placetel.sipuid_for(user.username):
+                problems.append(f"„{part}“ hat kein Telefon (SIP-Konto) zugeordnet.")
+        elif "@" in part:
+            if not placetel.SIPUID_PATTERN.match(part):
+                problems.append(f"„{part}“ ist keine SIP-ID.")
+        elif not numbers.to_e164(part):
+            problems.append(f"„{part}“ ist weder ein Benutzer noch eine gültige Rufnummer.")
+    return " ".join(problems) or None
+
+
+def normalise_dialled(text: str) -> str:
+    """Our number as typed → E.164 ("" for empty, the text itself when it is no number: refused on save)."""
+    text = (text or "").strip()
+    if not text:
+        return ""
+    return numbers.to_e164(text) or text
+
+
+def ordered_rules() -> list[RoutingRule]:
+    return list(db.session.scalars(select(RoutingRule).order_by(RoutingRule.position, RoutingRule.id)))
+
+
+def renumber(rules: list[RoutingRule]) -> None:
+    """Positions 10, 20, 30 … in the given order; caller commits."""
+    for index, rule in enumerate(rules, start=1):
+        rule.position = index * 10
+
+
+def describe_conditions(rule: RoutingRule) -> str:
+    """The conditions in one German line for the rule list and the CLI."""
+    parts = []
+    caller = {"known": "bekannter Anrufer", "unknown": "unbekannter Anrufer", "anonymous": "Nummer unterdrückt",
+              "managed": "Adresse mit Kundenbetreuer"}.get(rule.caller)
+    if caller:
+        parts.append(caller)
+    if rule.tag:
+        parts.append(f"Gruppe „{rule.tag}“")
+    if rule.dialled:
+        parts.append(f"gewählt: {numbers.display(rule.dialled)}")
+    if rule.weekdays:
+        parts.append(",".join(WEEKDAY_NAMES[int(day)] for day in rule.weekdays))
+    if rule.time_from or rule.time_to:
+        parts.append(f"{rule.time_from or '00:00'}–{rule.time_to or '24:00'} Uhr")
+    if rule.holidays == "only":
+        parts.append("an Feiertagen")
+    elif rule.holidays == "not":
+        parts.append("nicht an Feiertagen")
+    if rule.date_from or rule.date_to:
+        start = rule.date_from.strftime("%d.%m.%Y") if rule.date_from else "…"
+        end = rule.date_to.strftime("%d.%m.%Y") if rule.date_to else "…"
+        parts.append(f"{start}–{end}")
+    return ", ".join(parts) or "immer"
+
+
+WEEKDAY_NAMES = ("Mo", "Di", "Mi", "Do", "Fr", "Sa", "So")
+ACTION_LABELS = {
+    "account_manager": "an den Kundenbetreuer weiterleiten",
+    "forward": "weiterleiten",
+    "voicemail": "Mailbox",
+    "group": "Placetel-Gruppe",
+    "routing_plan": "Placetel-Routingplan",
+    "prompt": "Ansage abspielen",
+    "reject": "abweisen (besetzt)",
+    "hangup": "auflegen",
+}
+
+
+def parse_office_time(text: str) -> datetime:
+    """"2026-12-24 18:00", "2026-12-24T18:00" or "24.12.2026 18:00" in the office's time zone; raises ValueError."""
+    text = (text or "").strip()
+    for pattern in ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%d.%m.%Y %H:%M"):
+        try:
+            return datetime.strptime(text, pattern).replace(tzinfo=_office_zone())
+        except ValueError:
+            continue
+    raise ValueError(f"„{text}“ ist kein Zeitpunkt wie 2026-12-24 18:00.")
