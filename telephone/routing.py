@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import holidays as public_holidays
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from . import block_list, numbers, placetel, site_settings
 from .extensions import db
@@ -316,6 +316,14 @@ def normalise_dialled(text: str) -> str:
     if not text:
         return ""
     return numbers.to_e164(text) or text
+
+
+def new_rule() -> RoutingRule:
+    """An unsaved rule with the defaults the form shows, placed after the last rule."""
+    last = db.session.scalar(select(func.max(RoutingRule.position))) or 0
+    return RoutingRule(position=last + 10, name="", enabled=True, caller="any", tag="", dialled="", weekdays="",
+                       time_from="", time_to="", holidays="any", action="forward", targets="", object_id="",
+                       ringtime=20, voicemail_after=False)
 
 
 def ordered_rules() -> list[RoutingRule]:

@@ -46,11 +46,9 @@ def office(app):
 
 def add_rule(app, **fields) -> int:
     with app.app_context():
-        position = (db.session.scalar(select(db.func.max(RoutingRule.position))) or 0) + 10
-        defaults = {"name": "Regel", "action": "hangup", "caller": "any", "holidays": "any", "ringtime": 20,
-                    "enabled": True, "tag": "", "dialled": "", "weekdays": "", "time_from": "", "time_to": "",
-                    "targets": "", "object_id": "", "voicemail_after": False}
-        rule = RoutingRule(position=position, **{**defaults, **fields})
+        rule = routing.new_rule()
+        for name, value in {"name": "Regel", "action": "hangup", **fields}.items():
+            setattr(rule, name, value)
         assert routing.rule_errors(rule) == {}, routing.rule_errors(rule)
         db.session.add(rule)
         db.session.commit()

@@ -34,7 +34,7 @@ def _render_index(block_form: BlockForm | None = None, status: int = 200):
 @bp.route("/settings/routing/rules/new", methods=["GET", "POST"])
 @admin_required
 def rule_new():
-    return _rule_form(RoutingRule(position=(max((r.position for r in routing.ordered_rules()), default=0) + 10)))
+    return _rule_form(routing.new_rule())
 
 
 @bp.route("/settings/routing/rules/<int:rule_id>", methods=["GET", "POST"])
