@@ -27,14 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from telephone.placetel import sign  # noqa: E402
+from bench.stats import percentile  # noqa: E402
 from tests.servers import SECRET_KEY, running_server  # noqa: E402
 
 SECRET = "bench-secret-0123456789"
 
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))]
 
 
 def fill(url: str, addresses: int, rules: int) -> list[str]:

@@ -31,16 +31,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from telephone.placetel import sign  # noqa: E402
+from bench.stats import percentile  # noqa: E402
 from tests.servers import login, running_server  # noqa: E402
 
 SECRET = "bench-secret"
 PASSWORD = "bench-password"
 
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def prepare_database(url: str) -> None:

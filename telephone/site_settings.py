@@ -168,3 +168,14 @@ def set_value(key: str, value: str) -> None:
         db.session.add(Setting(key=key, value=stored))
     else:
         row.value = stored
+
+
+def save_all(values: dict[str, str]) -> None:
+    """Validate and store several settings at once and commit; on a refusal nothing is stored (InvalidSetting)."""
+    try:
+        for key, value in values.items():
+            set_value(key, value)
+    except InvalidSetting:
+        db.session.rollback()
+        raise
+    db.session.commit()

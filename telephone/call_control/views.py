@@ -102,13 +102,11 @@ def rule_move(rule_id: int):
 @admin_required
 def save_options():
     try:
-        site_settings.set_value("routing.holiday_state", request.form.get("holiday_state", ""))
-        site_settings.set_value("routing.christmas_eve_closed", "1" if request.form.get("christmas") else "0")
+        site_settings.save_all({"routing.holiday_state": request.form.get("holiday_state", ""),
+                                "routing.christmas_eve_closed": "1" if request.form.get("christmas") else "0"})
     except InvalidSetting as exc:
-        db.session.rollback()
         flash(str(exc), "error")
     else:
-        db.session.commit()
         flash(_("Gespeichert."), "success")
     return redirect(url_for("call_control.index"))
 

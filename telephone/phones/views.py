@@ -6,7 +6,6 @@ from flask_babel import gettext as _
 
 from .. import device_access, deskphones, placetel_contacts, public, site_settings
 from ..auth.decorators import admin_required
-from ..extensions import db
 from ..site_settings import InvalidSetting
 from . import bp
 
@@ -88,14 +87,12 @@ def renew_token():
 def save_options():
     """What the directories contain, and whether every phonebook sync pushes to Placetel."""
     try:
-        site_settings.set_value("phones.directory_scope", request.form.get("scope", ""))
-        site_settings.set_value("placetel.push_contacts", "1" if request.form.get("push_after_sync") else "0")
+        site_settings.save_all({"phones.directory_scope": request.form.get("scope", ""),
+                                "placetel.push_contacts": "1" if request.form.get("push_after_sync") else "0"})
     except InvalidSetting as exc:
-        db.session.rollback()
         flash(str(exc), "error")
-        return redirect(url_for("phones.devices"))
-    db.session.commit()
-    flash(_("Gespeichert."), "success")
+    else:
+        flash(_("Gespeichert."), "success")
     return redirect(url_for("phones.devices"))
 
 
