@@ -104,8 +104,9 @@ def _init_extensions(app: Flask) -> None:
     from .models import User
 
     @login_manager.user_loader
-    def load_user(user_id: str):
-        return db.session.get(User, int(user_id))
+    def load_user(session_id: str):
+        """The user of a session or remember cookie, unless it has ended (see `User.get_id`)."""
+        return User.for_session(session_id)
 
     @login_manager.unauthorized_handler
     def unauthorized():
