@@ -9,7 +9,7 @@ from flask_login import current_user
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
-from . import events
+from . import events, security
 from .config import Config, default_database_url, load_secret_key
 from .extensions import babel, csrf, db, htmx, login_manager, migrate
 
@@ -180,9 +180,4 @@ def _register_request_hooks(app: Flask) -> None:
             return redirect(url_for("auth.account", first=1))
         return None
 
-    @app.after_request
-    def security_headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
+    security.init_app(app)  # proxies, Secure cookies on HTTPS, HSTS, Content-Security-Policy
