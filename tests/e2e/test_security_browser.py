@@ -88,6 +88,16 @@ def test_pages_work_under_the_policy_without_violations(browser, server, viewpor
     page.get_by_text("Ihre Einstellungen wurden gespeichert.").wait_for(timeout=5000)
     assert page.evaluate("window.__sameDocument === true")
 
+    # click-to-dial answers in a message whose close button works without inline script
+    page.get_by_role("link", name="Telefon", exact=True).click()
+    page.wait_for_url(f"{server}/calls/phone")
+    page.fill("#dial-number", "0221 1234567")
+    page.get_by_role("button", name="Anrufen").click()
+    message = page.locator("#dial-result .dial-message")
+    message.wait_for(timeout=5000)
+    page.get_by_role("button", name="Meldung schließen").click()
+    message.wait_for(state="detached", timeout=5000)
+
     # a banner arriving over the stream (SharedWorker + EventSource)
     call_id = "3" * 64
     notify(server, SECRET, call_id=call_id, direction="in", event="IncomingCall", **{"from": "06131123456",
