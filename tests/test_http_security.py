@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from telephone import create_app
+from telephone.extensions import db
 
 from . import conftest
 from .conftest import PASSWORD, make_user
@@ -18,8 +19,12 @@ PROXY_HEADERS = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9",
 
 @pytest.fixture
 def proxied_app(app, database_url):
-    """The app as run behind one reverse proxy (TRUSTED_PROXIES=1)."""
-    return create_app(conftest.test_config(database_url, TRUSTED_PROXIES=1))
+    """The app as run behind one reverse proxy (TRUSTED_PROXIES=1); `app` empties the tables after."""
+    proxied = create_app(conftest.test_config(database_url, TRUSTED_PROXIES=1))
+    yield proxied
+    with proxied.app_context():
+        db.session.remove()
+        db.engine.dispose()
 
 
 def login(client, **kwargs):
