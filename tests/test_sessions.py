@@ -9,9 +9,11 @@ from sqlalchemy import select
 
 from telephone.extensions import db
 from telephone.models import User
+from telephone.sse import END, Subscription
 
 from .conftest import PASSWORD, make_user
 from .test_events import add_event, open_stream
+from .test_sse import banner, connection  # noqa: F401 (a fixture)
 
 NEW = "ein-neues-passwort"
 
@@ -222,3 +224,16 @@ def test_streams_of_other_users_go_on(app, client, auth):
     add_event(app, "IncomingCall")
     assert stream.next_events()[0]["event"] == "call"
     stream.close()
+
+
+def test_an_ended_stream_gets_nothing_more_even_on_a_handed_over_socket(connection):
+    server_side, browser_side = connection
+    subscription = Subscription(user_id=1, locale="de", session_token="alt")
+    subscription.hand_over(server_side)
+    subscription.end()
+    subscription.deliver(banner(5))
+    subscription.deliver(None)
+    assert subscription.next(timeout=1) is END  # the stream's request wakes up and returns
+    browser_side.settimeout(0.2)
+    with pytest.raises(TimeoutError):
+        browser_side.recv(100)
