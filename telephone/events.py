@@ -16,7 +16,6 @@ import time
 from typing import Callable
 
 from flask import Flask, current_app
-
 from sqlalchemy import select
 
 from . import banners, sse
