@@ -9,7 +9,7 @@ from flask_login import current_user
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
-from . import events
+from . import events, security
 from .config import Config, default_database_url, load_secret_key
 from .extensions import babel, csrf, db, htmx, login_manager, migrate
 
@@ -104,8 +104,9 @@ def _init_extensions(app: Flask) -> None:
     from .models import User
 
     @login_manager.user_loader
-    def load_user(user_id: str):
-        return db.session.get(User, int(user_id))
+    def load_user(session_id: str):
+        """The user of a session or remember cookie, unless it has ended (see `User.get_id`)."""
+        return User.for_session(session_id)
 
     @login_manager.unauthorized_handler
     def unauthorized():
@@ -188,9 +189,4 @@ def _register_request_hooks(app: Flask) -> None:
             return redirect(url_for("auth.account", first=1))
         return None
 
-    @app.after_request
-    def security_headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
+    security.init_app(app)  # proxies, Secure cookies on HTTPS, HSTS, Content-Security-Policy

@@ -16,9 +16,11 @@ import time
 from typing import Callable
 
 from flask import Flask, current_app
+from sqlalchemy import select
 
 from . import banners, sse
 from .extensions import db
+from .models import User
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +57,8 @@ class Hub:
         self._dispatcher: threading.Thread | None = None
         self.last_event_id = 0
 
-    def subscribe(self, user_id: int, locale: str) -> sse.Subscription:
-        subscription = sse.Subscription(user_id, locale)
+    def subscribe(self, user_id: int, locale: str, session_token: str | None = None) -> sse.Subscription:
+        subscription = sse.Subscription(user_id, locale, session_token=session_token)
         with self._lock:
             self._subscriptions.add(subscription)
             if self._dispatcher is None:
@@ -84,23 +86,49 @@ class Hub:
 
     def _dispatch_forever(self) -> None:
         next_heartbeat = time.monotonic() + self._heartbeat_seconds()
+        next_session_check = time.monotonic() + self._session_check_seconds()
         while True:
-            wait = next_heartbeat - time.monotonic()
+            wait = min(next_heartbeat, next_session_check) - time.monotonic()
             try:
                 event_id = self._inbox.get(timeout=wait) if wait > 0 else None
             except queue.Empty:
                 continue
             try:
-                if event_id is None:
+                if event_id is None and time.monotonic() >= next_session_check:
+                    next_session_check = time.monotonic() + self._session_check_seconds()
+                    with self.app.app_context():
+                        try:
+                            self._end_streams_of_ended_sessions()
+                        finally:
+                            db.session.remove()
+                if event_id is None and time.monotonic() >= next_heartbeat:
                     next_heartbeat = time.monotonic() + self._heartbeat_seconds()
                     self._broadcast(None)
-                else:
+                elif event_id is not None:
                     self._dispatch(event_id)
             except Exception:  # a broken event must not stop the banners of later calls
                 log.exception("could not dispatch call event %s", "(heartbeat)" if event_id is None else event_id)
 
     def _heartbeat_seconds(self) -> float:
         return self.app.config.get("SSE_HEARTBEAT_SECONDS", 15)
+
+    def _session_check_seconds(self) -> float:
+        return self.app.config.get("SSE_SESSION_CHECK_SECONDS", 5)
+
+    def _end_streams_of_ended_sessions(self) -> None:
+        """End the streams whose user logged out, got a new password or was deactivated
+        (one query for all streams; needs an app context)."""
+        with self._lock:
+            subscriptions = [s for s in self._subscriptions if s.session_token is not None]
+        if not subscriptions:
+            return
+        user_ids = {s.user_id for s in subscriptions}
+        current = dict(db.session.execute(
+            select(User.id, User.session_token).where(User.id.in_(user_ids), User.active.is_(True))).all())
+        for subscription in subscriptions:
+            if current.get(subscription.user_id) != subscription.session_token:
+                subscription.end()
+                self.unsubscribe(subscription)
 
     def _broadcast(self, banner: banners.Banner | None) -> None:
         """Hand a banner (None: a heartbeat) to every stream of this process."""
@@ -116,6 +144,7 @@ class Hub:
             return
         with self.app.test_request_context("/"):
             try:
+                self._end_streams_of_ended_sessions()  # a banner never reaches an ended session
                 if event_id == -1:
                     found = banners.replay(self.last_event_id, locales) if self.last_event_id else []
                 else:

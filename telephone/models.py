@@ -5,6 +5,8 @@ Times are stored as naive UTC (`utcnow()`); templates convert them to the user's
 from __future__ import annotations
 
 import enum
+import hmac
+import secrets
 from datetime import date, datetime, timezone
 
 from flask_login import UserMixin
@@ -39,6 +41,11 @@ class Role(str, enum.Enum):
     USER = "user"
 
 
+def new_session_token() -> str:
+    """A fresh random session token (see `User.session_token`)."""
+    return secrets.token_urlsafe(24)
+
+
 class User(UserMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
@@ -52,9 +59,32 @@ class User(UserMixin, db.Model):
     # Set for generated one-time passwords: the user must choose a new one at login.
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Part of every session and remember cookie (`get_id`): a new token ends them all.
+    session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)
 
     def set_password(self, password: str) -> None:
+        """Store the hash of a new password; every session and remember cookie of the user ends."""
         self.password_hash = generate_password_hash(password)
+        self.end_sessions()
+
+    def end_sessions(self) -> None:
+        """Log the user out everywhere: cookies carrying the old token no longer load the user."""
+        self.session_token = new_session_token()
+
+    def get_id(self) -> str:
+        """Flask-Login's alternative id: user id and session token, as stored in the cookies."""
+        return f"{self.id}:{self.session_token}"
+
+    @classmethod
+    def for_session(cls, session_id: str) -> User | None:
+        """The active user whose `get_id()` is `session_id`; None once that session has ended."""
+        user_id, _, token = str(session_id).partition(":")
+        if not (user_id.isascii() and user_id.isdigit() and token):
+            return None
+        user = db.session.get(cls, int(user_id))
+        if user is None or not user.active or not hmac.compare_digest(user.session_token.encode(), token.encode()):
+            return None
+        return user
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
@@ -73,6 +103,17 @@ class User(UserMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<User {self.username}>"
+
+
+class LoginFailure(db.Model):
+    """One failed login, counted per user name and per client address to slow down guessing.
+
+    Kept in the database so that every worker process and host sees the same counts."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)  # as typed, lower-cased
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
 
 
 class Setting(db.Model):

@@ -26,9 +26,11 @@ if TYPE_CHECKING:
 RETRY = b"retry: 3000\n\n"  # the browser reconnects after 3 s
 HEARTBEAT = b": heartbeat\n\n"
 
-# What a stream finds in its queue: a banner, None for a heartbeat, or bytes a
-# direct send could not finish (to be written before anything else).
-Item = Union["Banner", None, bytes]
+# What a stream finds in its queue: a banner, None for a heartbeat, bytes a
+# direct send could not finish (to be written before anything else), or END.
+Item = Union["Banner", None, bytes, object]
+# The user's session has ended (logout elsewhere, new password, deactivated): the stream stops.
+END = object()
 
 
 def format_sse(data: str, event: str | None = None, event_id: int | None = None) -> str:
@@ -85,9 +87,12 @@ class EventStream(Response):
 class Subscription:
     """One open stream of one user: its queue, the newest event sent per call, its direct socket."""
 
-    def __init__(self, user_id: int, locale: str, cursor: int = 0):
+    def __init__(self, user_id: int, locale: str, cursor: int = 0, session_token: str | None = None):
         self.user_id = user_id
         self.locale = locale
+        # The user's session token when the stream opened; once it changes the stream ends.
+        self.session_token = session_token
+        self.ended = False
         # The newest event id when the stream opened: older banners are sent with this id,
         # so that a reconnect resumes after everything this stream has seen.
         self.cursor = cursor
@@ -108,6 +113,8 @@ class Subscription:
     def deliver(self, banner: Banner | None) -> None:
         """From the hub: a banner, or None for a heartbeat."""
         client = self._socket
+        if self.ended:
+            return
         if client is None:
             self._queue.put(banner)
             return
@@ -126,6 +133,12 @@ class Subscription:
         """Let the hub write to `client` directly, once the stream has written everything queued."""
         if self._queue.empty():
             self._socket = client
+
+    def end(self) -> None:
+        """From the hub: the user's session has ended; nothing more is sent and the stream stops."""
+        self.ended = True
+        self._socket = None
+        self._queue.put(END)
 
     def release(self) -> None:
         """The stream ends: its socket is the server's again, the hub must not write to it."""

@@ -101,6 +101,14 @@
     var button = event.target.closest("[data-dismiss-banner]");
     if (button) removeBanner(button.closest(".call-banner").id, true);
   });
+
+  // --- close buttons (auth helper): no inline handlers, the Content-Security-Policy forbids them.
+  // <button data-dismiss-closest=".dial-message"> removes the closest element matching the selector.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-dismiss-closest]");
+    var target = button && button.closest(button.getAttribute("data-dismiss-closest"));
+    if (target) target.remove();
+  });
 })();
 
 // ------------------------------------------------------------------ "URL kopieren"

@@ -3,15 +3,17 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, select
 
 from .. import public
 from ..extensions import db
 from ..models import User
-from . import bp
+from . import bp, login_limits
+from .accounts import authenticate
 from .forms import AccountForm, LoginForm
 
 
@@ -28,22 +30,46 @@ def login():
     if current_user.is_authenticated:
         return redirect(_safe_next(request.args.get("next")))
     form = LoginForm()
+    status = 200
     if form.validate_on_submit():
-        user = db.session.scalar(select(User).where(User.username == form.username.data.strip()))
-        if user is None or not user.check_password(form.password.data):
+        username, address = form.username.data, request.remote_addr or "unknown"
+        wait = login_limits.seconds_to_wait(username, address)
+        if wait:
+            minutes = -(-wait // 60)
+            form.password.errors.append(ngettext(
+                "Zu viele Fehlversuche. Bitte versuchen Sie es in %(num)d Minute erneut.",
+                "Zu viele Fehlversuche. Bitte versuchen Sie es in %(num)d Minuten erneut.", minutes))
+            status = 429
+        elif (user := authenticate(username, form.password.data)) is None:
+            login_limits.record_failure(username, address)
+            db.session.commit()
             form.password.errors.append(_("Benutzername oder Passwort ist falsch."))
         elif not user.active:
             form.username.errors.append(_("Dieses Konto ist deaktiviert. Bitte wenden Sie sich an Ihren Administrator."))
         else:
-            login_user(user, remember=form.remember.data)
-            session.permanent = True
+            login_limits.clear_failures(username)
+            db.session.commit()
+            _log_in(user, remember=form.remember.data)
             return redirect(_safe_next(request.args.get("next")))
     no_users = db.session.scalar(select(func.count(User.id))) == 0
-    return render_template("auth/login.html", form=form, no_users=no_users)
+    return render_template("auth/login.html", form=form, no_users=no_users), status
+
+
+def _log_in(user: User, remember: bool) -> None:
+    """Start a session for `user`; with `remember` it outlives the browser (REMEMBER_COOKIE_DURATION)."""
+    login_user(user, remember=remember)
+    session.permanent = remember
+
+
+def _remembered() -> bool:
+    return current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies
 
 
 @bp.post("/logout")
 def logout():
+    """End every session of the user, on this and every other device."""
+    current_user.end_sessions()
+    db.session.commit()
     logout_user()
     flash(_("Sie wurden abgemeldet."), "info")
     return redirect(url_for("auth.login"))
@@ -64,7 +90,7 @@ def language():
 @bp.route("/account", methods=["GET", "POST"])
 @login_required
 def account():
-    user: User = current_user
+    user: User = current_user._get_current_object()
     form = AccountForm(obj=user if request.method == "GET" else None)
     if request.method == "GET":
         form.locale.data = user.locale or "de"
@@ -73,8 +99,9 @@ def account():
             if not (user.must_change_password or user.check_password(form.current_password.data or "")):
                 form.current_password.errors.append(_("Das aktuelle Passwort ist falsch."))
                 return render_template("auth/account.html", form=form), 422
-            user.set_password(form.new_password.data)
+            user.set_password(form.new_password.data)  # ends every session of the user …
             user.must_change_password = False
+            _log_in(user, remember=_remembered())  # … except this one
         elif user.must_change_password:
             form.new_password.errors.append(_("Bitte wählen Sie jetzt ein eigenes Passwort."))
             return render_template("auth/account.html", form=form), 422

@@ -35,7 +35,7 @@ def stream():
     if request.method == "HEAD":  # no body, so no stream to subscribe
         return sse.EventStream(headers=headers)
     hub = events.hub()
-    subscription = hub.subscribe(current_user.id, str(get_locale()))
+    subscription = hub.subscribe(current_user.id, str(get_locale()), current_user.session_token)
     try:
         last_id = _last_event_id()
         locales = (subscription.locale,)
@@ -53,6 +53,8 @@ def stream():
             pending: list = list(initial)
             while True:
                 for item in pending:
+                    if item is sse.END:
+                        return
                     if isinstance(item, bytes):  # the rest of a direct send: write it before anything else
                         response.client.sendall(item)
                     elif item is None:

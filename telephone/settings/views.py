@@ -114,6 +114,8 @@ def user_edit(user_id: int):
             user.username = form.username.data.strip()
             user.display_name = form.display_name.data or ""
             user.role = Role.ADMIN.value if form.admin.data else Role.USER.value
+            if user.active and not form.active.data:
+                user.end_sessions()  # deactivated: logged out everywhere, open banner streams end
             user.active = form.active.data
             user.locale = form.locale.data
             db.session.commit()

@@ -34,7 +34,7 @@ def _log_in(page, base):
 
 
 def _wait_for_stream(page):
-    page.wait_for_function("window.__sseOpen === true", timeout=10000)
+    page.wait_for_function("() => window.__sseOpen === true", timeout=10000)
 
 
 def test_banner_appears_changes_to_accepted_and_ended(browser, server):
@@ -52,11 +52,11 @@ def test_banner_appears_changes_to_accepted_and_ended(browser, server):
     assert "Unbekannte Nummer" in banner.inner_text()
 
     notify(server, SECRET, call_id=call_id, direction="in", event="CallAccepted", peer="777111222@fpbx.de", **CALLER)
-    page.wait_for_function(f"document.querySelector('#call-{call_id}').innerText.includes('Anruf angenommen von Anna Schmidt')",
+    page.wait_for_function(f"() => document.querySelector('#call-{call_id}').innerText.includes('Anruf angenommen von Anna Schmidt')",
                            timeout=5000)
 
     notify(server, SECRET, call_id=call_id, direction="in", event="HungUp", duration="38", type="accepted", **CALLER)
-    page.wait_for_function(f"document.querySelector('#call-{call_id}').innerText.includes('Anruf beendet (0:38)')",
+    page.wait_for_function(f"() => document.querySelector('#call-{call_id}').innerText.includes('Anruf beendet (0:38)')",
                            timeout=5000)
     assert page.locator(f"#call-{call_id}").count() == 1  # one banner per call, swapped in place
     context.close()
