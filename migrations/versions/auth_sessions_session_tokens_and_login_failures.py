@@ -5,7 +5,7 @@ cookie; a new token logs the user out everywhere) and failed logins are
 counted in `login_failure`. Existing sessions end once: users log in again.
 
 Revision ID: auth_sessions
-Revises: 50024bece8ca
+Revises: routing_rules
 Create Date: 2026-12-01 09:57:47.021574
 
 """
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'auth_sessions'
-down_revision = '50024bece8ca'
+down_revision = "routing_rules"
 branch_labels = None
 depends_on = None
 
