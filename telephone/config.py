@@ -62,3 +62,7 @@ class Config:
     # Largest request body accepted (uploads of CSV files); the webhook has its own smaller limit.
     MAX_CONTENT_LENGTH = 20 * 1024 * 1024
     PAGE_SIZE = 25
+
+    # --- calls and event streams (calls helper) ---
+    # An answered call without HungUp is closed after this many hours (ringing ones: calls.expire_minutes).
+    CALL_ACCEPTED_EXPIRY_HOURS = float(os.environ.get("CALL_ACCEPTED_EXPIRY_HOURS") or 4)
