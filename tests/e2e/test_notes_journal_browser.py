@@ -1,0 +1,130 @@
+"""Phone notes and the call journal in a real browser, at desktop and phone width.
+
+A note about a call is filed under another address found with the search field,
+and appears on that address's page; the journal rows say what a person needs.
+"""
+from __future__ import annotations
+
+import pytest
+
+from telephone import numbers, site_settings
+from telephone.extensions import db
+from telephone.models import Address, ContactPerson
+
+from ..calls_helpers import ANONYMOUS_MISSED, ANSWERED_CALL, OUTGOING_BUSY, SECRET, post_notify
+from ..conftest import PASSWORD, make_user
+from ..servers import serve_app
+
+SHOTS = "/work/shots/calls"
+VIEWPORTS = [pytest.param({"width": 1280, "height": 800}, id="1280x800"),
+             pytest.param({"width": 390, "height": 844}, id="390x844")]
+
+
+@pytest.fixture
+def office(app):
+    """Müller GmbH (main number 06131 1234-0, Eva Weber on 06131 123456), Schulz KG, and the calls of a morning."""
+    make_user(app, "anna", display_name="Anna Schmidt")
+    with app.test_request_context():
+        mueller = Address(name="Müller GmbH", kind="company", phone="06131 1234-0")
+        eva = ContactPerson(name="Eva Weber", phone="06131 123456")
+        mueller.contacts.append(eva)
+        schulz = Address(name="Schulz KG", kind="company", phone="089 777000")
+        db.session.add_all([mueller, schulz])
+        numbers.index_numbers(mueller, [("phone", mueller.phone)])
+        numbers.index_numbers(eva, [("phone", eva.phone)])
+        numbers.index_numbers(schulz, [("phone", schulz.phone)])
+        site_settings.set_value("placetel.shared_secret", SECRET)
+        db.session.commit()
+        ids = {"mueller": mueller.id, "schulz": schulz.id}
+    client = app.test_client()
+    for body in ANSWERED_CALL + ANONYMOUS_MISSED + OUTGOING_BUSY:
+        assert post_notify(client, body).status_code == 200
+    client.post("/login", data={"username": "anna", "password": PASSWORD})
+    # anna has no Placetel phone yet: the attempt to the company's main number fails and is journalled.
+    client.post("/calls/dial", data={"number": "06131 1234-0"})
+    return ids
+
+
+def _log_in(page, base):
+    page.goto(f"{base}/login")
+    page.fill("input[name=username]", "anna")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/addresses/")
+
+
+@pytest.mark.csrf
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_note_filed_under_another_address_appears_on_its_page(browser, app, office, viewport):
+    name = f"{viewport['width']}x{viewport['height']}"
+    with serve_app(app) as base:
+        context = browser.new_context(locale="de-DE", viewport=viewport)
+        page = context.new_page()
+        _log_in(page, base)
+        page.goto(f"{base}/calls/")
+        answered = page.locator("tr.call-ended")
+        assert "Eva Weber" in answered.inner_text()
+        answered.get_by_role("button", name="Notiz").click()
+        page.wait_for_url("**/calls/notes/new?call=*")
+        assert page.get_by_label("Eva Weber (Müller GmbH)").is_checked()
+
+        page.get_by_label("Betreff").fill("")
+        page.get_by_label("Notiz", exact=True).fill("Rechnung 4711 geht an Schulz.\nBitte dort nachfassen.")
+        page.get_by_label("Andere Adresse, Person oder Telefonbuch-Eintrag").press_sequentially("Schulz", delay=40)
+        pick = page.locator("#note-target-results").get_by_label("Schulz KG")
+        pick.wait_for(timeout=5000)
+        pick.check()
+        page.screenshot(path=f"{SHOTS}/note-search-{name}.png", full_page=True)
+
+        page.get_by_role("button", name="Speichern").click()  # no subject: 422 with the German error
+        page.get_by_text("Bitte einen Betreff eingeben.").wait_for(timeout=5000)
+        assert page.get_by_label("Schulz KG").is_checked()  # what was picked and typed is kept
+        assert "Rechnung 4711" in page.get_by_label("Notiz", exact=True).input_value()
+        page.screenshot(path=f"{SHOTS}/note-error-{name}.png", full_page=True)
+
+        page.get_by_label("Betreff").fill("Rechnung an Schulz")
+        page.get_by_role("button", name="Speichern").click()
+        page.wait_for_url(f"{base}/addresses/{office['schulz']}#phone-notes")
+        notes = page.locator("#phone-notes")
+        assert "Rechnung an Schulz" in notes.inner_text() and "Bitte dort nachfassen." in notes.inner_text()
+        page.screenshot(path=f"{SHOTS}/note-on-address-{name}.png", full_page=True)
+
+        page.goto(f"{base}/addresses/{office['mueller']}")
+        assert "Rechnung an Schulz" not in page.locator("#phone-notes").inner_text()
+        context.close()
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_journal_rows_say_what_happened(browser, app, office, viewport):
+    name = f"{viewport['width']}x{viewport['height']}"
+    with app.app_context():
+        from telephone.models import Call, PhoneNote, User
+        from sqlalchemy import select
+
+        call = db.session.scalar(select(Call).where(Call.status == "ended"))
+        anna = db.session.scalar(select(User.id).where(User.username == "anna"))
+        db.session.add(PhoneNote(subject="Angebot", author_id=anna, call_pk=call.id,
+                                 text="<i>Preis</i> nachverhandeln\nLieferung KW 12\nDritte Zeile"))
+        db.session.commit()
+    with serve_app(app) as base:
+        context = browser.new_context(locale="de-DE", viewport=viewport)
+        page = context.new_page()
+        _log_in(page, base)
+        page.goto(f"{base}/calls/")
+        failed = page.locator("tr.call-dial_failed")
+        assert "Müller GmbH" in failed.inner_text() and "unbekannt" not in failed.inner_text()
+        assert failed.get_by_role("button", name="erneut anrufen").count() == 1
+        missed = page.locator("tr.call-missed")
+        assert "0:00" not in missed.inner_text() and "–" in missed.locator("td.duration").inner_text()
+        busy = page.locator("tr.call-busy")
+        assert busy.get_by_role("button", name="erneut anrufen").count() == 1
+        assert busy.get_by_role("button", name="zurückrufen").count() == 0
+        assert page.locator("tr.call-ended").get_by_role("button", name="zurückrufen").count() == 1
+        note = page.locator(".call-note")
+        assert "<i>Preis</i> nachverhandeln\nLieferung KW 12" in note.inner_text()
+        assert "Dritte Zeile" not in note.inner_text()
+        for badge in page.locator("table.journal .badge").all():
+            lines = badge.evaluate("e => e.getBoundingClientRect().height / parseFloat(getComputedStyle(e).fontSize)")
+            assert lines < 2, f"badge {badge.inner_text()!r} wraps"
+        page.screenshot(path=f"{SHOTS}/journal-{name}.png", full_page=True)
+        context.close()
