@@ -5,6 +5,8 @@ and appears on that address's page; the journal rows say what a person needs.
 """
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from telephone import numbers, site_settings
@@ -127,4 +129,43 @@ def test_journal_rows_say_what_happened(browser, app, office, viewport):
             lines = badge.evaluate("e => e.getBoundingClientRect().height / parseFloat(getComputedStyle(e).fontSize)")
             assert lines < 2, f"badge {badge.inner_text()!r} wraps"
         page.screenshot(path=f"{SHOTS}/journal-{name}.png", full_page=True)
+        context.close()
+
+
+def test_refused_stream_is_retried_with_growing_pauses_then_banners_arrive(browser, app):
+    """A 503 (all stream slots taken) makes the browser retry with backoff, one attempt at a time."""
+    from ..servers import notify
+
+    make_user(app, "anna", display_name="Anna Schmidt")
+    with app.app_context():
+        site_settings.set_value("placetel.shared_secret", SECRET)
+        db.session.commit()
+    attempts = []
+    started = time.monotonic()
+    inner = app.wsgi_app
+
+    def counting(environ, start_response):
+        if environ["PATH_INFO"] == "/events":
+            attempts.append(round(time.monotonic() - started, 1))
+        return inner(environ, start_response)
+
+    app.wsgi_app = counting
+    app.config["EVENT_STREAM_LIMIT"] = 0
+    with serve_app(app) as base:
+        context = browser.new_context(locale="de-DE")
+        context.add_init_script("document.addEventListener('htmx:sseOpen', () => { window.__sseOpen = true; });")
+        page = context.new_page()
+        _log_in(page, base)
+        page.wait_for_timeout(12000)
+        # htmx's sse extension waits 0.5 s, 1 s, 2 s, 4 s … between attempts: one attempt at a time.
+        pauses = [later - earlier for earlier, later in zip(attempts, attempts[1:])]
+        assert 3 <= len(attempts) <= 7, attempts
+        assert all(later >= earlier for earlier, later in zip(pauses, pauses[1:])), attempts
+        app.config["EVENT_STREAM_LIMIT"] = None
+        page.wait_for_function("window.__sseOpen === true", timeout=20000)
+        call_id = "5" * 64
+        notify(base, SECRET, call_id=call_id, direction="in", event="IncomingCall",
+               **{"from": "06131123456", "to": "0221999000"})
+        page.locator(f"#call-{call_id}").wait_for(timeout=5000)
+        page.screenshot(path=f"{SHOTS}/banner-after-503.png")
         context.close()
