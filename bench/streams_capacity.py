@@ -33,8 +33,8 @@ from bench.sse_latency import PASSWORD, SECRET, percentile, prepare_database  # 
 from tests.servers import login, notify, running_server  # noqa: E402
 
 
-def open_streams(host: str, port: int, cookie: str, count: int, timeout: float = 60) -> tuple[list, int, int]:
-    """Open `count` streams; returns (open sockets, accepted, refused). Refused sockets are closed."""
+def open_streams(host: str, port: int, cookie: str, count: int, timeout: float = 60) -> tuple[list, int, int, int]:
+    """Open `count` streams; returns (open sockets, accepted, refused with 503, unanswered or closed)."""
     selector = selectors.DefaultSelector()
     pending = {}
     for _ in range(count):
@@ -44,7 +44,7 @@ def open_streams(host: str, port: int, cookie: str, count: int, timeout: float =
         sock.setblocking(False)
         selector.register(sock, selectors.EVENT_READ)
         pending[sock] = b""
-    opened, accepted, refused = [], 0, 0
+    opened, accepted, refused, lost = [], 0, 0, 0
     deadline = time.monotonic() + timeout
     while pending and time.monotonic() < deadline:
         for key, _mask in selector.select(timeout=1):
@@ -58,7 +58,8 @@ def open_streams(host: str, port: int, cookie: str, count: int, timeout: float =
             if head.startswith(b"HTTP/1.1 200") and b"retry:" in head:
                 accepted += 1
             elif head.startswith(b"HTTP/1.1 503") or not chunk:
-                refused += 1
+                refused += head.startswith(b"HTTP/1.1 503")
+                lost += not head.startswith(b"HTTP/1.1 503")
                 sock.close()
             else:
                 continue
@@ -66,12 +67,12 @@ def open_streams(host: str, port: int, cookie: str, count: int, timeout: float =
             if sock.fileno() >= 0:
                 opened.append(sock)
             del pending[sock]
-    for sock in pending:  # never answered within the timeout: count as refused
-        refused += 1
+    for sock in pending:  # never answered within the timeout
+        lost += 1
         selector.unregister(sock)
         sock.close()
     selector.close()
-    return opened, accepted, refused
+    return opened, accepted, refused, lost
 
 
 def healthz_ms(base: str, samples: int = 20) -> list[float]:
@@ -122,15 +123,17 @@ def main() -> None:
             cookie = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
             print(f"gunicorn gevent, --worker-connections {args.worker_connections}, {os.cpu_count()} cores; "
                   f"idle RSS {worker_rss_mb(port):.0f} MB")
-            print(f"{'streams':>7} {'refused':>7} {'healthz p50':>11} {'p95':>6} {'max':>6} "
+            print(f"{'streams':>7} {'503':>5} {'lost':>5} {'healthz p50':>11} {'p95':>6} {'max':>6} "
                   f"{'webhook ms':>10} {'RSS MB':>7} {'KB/stream':>9}")
             base_rss = worker_rss_mb(port)
             held: list[socket.socket] = []
-            refused_total, call = 0, 0
+            refused_total, lost_total, call = 0, 0, 0
             while len(held) < args.max:
-                opened, _accepted, refused = open_streams(host, port, cookie, min(args.step, args.max - len(held)))
+                opened, _accepted, refused, lost = open_streams(host, port, cookie,
+                                                                min(args.step, args.max - len(held)))
                 held += opened
                 refused_total += refused
+                lost_total += lost
                 time.sleep(1)
                 times = healthz_ms(base)
                 call += 1
@@ -139,10 +142,10 @@ def main() -> None:
                        **{"from": "06131123456", "to": "0221999000"})
                 webhook = (time.perf_counter() - started) * 1000
                 rss = worker_rss_mb(port)
-                print(f"{len(held):>7} {refused_total:>7} {statistics.median(times):>11.1f} "
+                print(f"{len(held):>7} {refused_total:>5} {lost_total:>5} {statistics.median(times):>11.1f} "
                       f"{percentile(times, 95):>6.1f} {max(times):>6.1f} {webhook:>10.1f} {rss:>7.0f} "
                       f"{(rss - base_rss) * 1024 / max(len(held), 1):>9.1f}", flush=True)
-                if percentile(times, 95) > 100 or refused:
+                if percentile(times, 95) > 100 or refused or lost:
                     break
             for sock in held:
                 sock.close()
