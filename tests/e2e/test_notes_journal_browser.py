@@ -16,6 +16,7 @@ from telephone.models import Address, ContactPerson
 from ..calls_helpers import ANONYMOUS_MISSED, ANSWERED_CALL, OUTGOING_BUSY, SECRET, post_notify
 from ..conftest import PASSWORD, make_user
 from ..servers import serve_app
+from .conftest import log_in
 
 SHOTS = "/work/shots/calls"
 VIEWPORTS = [pytest.param({"width": 1280, "height": 800}, id="1280x800"),
@@ -47,12 +48,13 @@ def office(app):
     return ids
 
 
-def _log_in(page, base):
-    page.goto(f"{base}/login")
-    page.fill("input[name=username]", "anna")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/addresses/")
+def _journal_page(browser, base, viewport):
+    """A browser context at `viewport`, logged in as anna, showing the journal."""
+    context = browser.new_context(locale="de-DE", viewport=viewport)
+    page = context.new_page()
+    log_in(page, base)
+    page.goto(f"{base}/calls/")
+    return context, page
 
 
 @pytest.mark.csrf
@@ -60,10 +62,7 @@ def _log_in(page, base):
 def test_note_filed_under_another_address_appears_on_its_page(browser, app, office, viewport):
     name = f"{viewport['width']}x{viewport['height']}"
     with serve_app(app) as base:
-        context = browser.new_context(locale="de-DE", viewport=viewport)
-        page = context.new_page()
-        _log_in(page, base)
-        page.goto(f"{base}/calls/")
+        context, page = _journal_page(browser, base, viewport)
         answered = page.locator("tr.call-ended")
         assert "Eva Weber" in answered.inner_text()
         answered.get_by_role("button", name="Notiz").click()
@@ -109,10 +108,7 @@ def test_journal_rows_say_what_happened(browser, app, office, viewport):
                                  text="<i>Preis</i> nachverhandeln\nLieferung KW 12\nDritte Zeile"))
         db.session.commit()
     with serve_app(app) as base:
-        context = browser.new_context(locale="de-DE", viewport=viewport)
-        page = context.new_page()
-        _log_in(page, base)
-        page.goto(f"{base}/calls/")
+        context, page = _journal_page(browser, base, viewport)
         failed = page.locator("tr.call-dial_failed")
         assert "Müller GmbH" in failed.inner_text() and "unbekannt" not in failed.inner_text()
         assert failed.get_by_role("button", name="erneut anrufen").count() == 1
@@ -155,7 +151,7 @@ def test_refused_stream_is_retried_with_growing_pauses_then_banners_arrive(brows
         context = browser.new_context(locale="de-DE")
         context.add_init_script("document.addEventListener('htmx:sseOpen', () => { window.__sseOpen = true; });")
         page = context.new_page()
-        _log_in(page, base)
+        log_in(page, base)
         page.wait_for_timeout(12000)
         # htmx's sse extension waits 0.5 s, 1 s, 2 s, 4 s … between attempts: one attempt at a time.
         pauses = [later - earlier for earlier, later in zip(attempts, attempts[1:])]
