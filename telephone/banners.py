@@ -164,15 +164,19 @@ def banner_for_event(event_id: int, locales: tuple[str, ...]) -> Banner | None:
 
 
 def replay(after_event_id: int, locales: tuple[str, ...]) -> list[Banner]:
-    """Banners for the calls that changed after `after_event_id`: one per call, its latest state."""
-    latest = (
+    """Banners for the calls that changed after `after_event_id`: one per call, its latest state.
+
+    At most REPLAY_LIMIT calls: the most recently changed ones (those most likely
+    still ringing), sent oldest first so that the newest state arrives last.
+    """
+    newest = (
         select(func.max(CallEvent.id).label("event_id"))
         .where(CallEvent.id > after_event_id)
         .group_by(CallEvent.call_id)
-        .order_by(func.max(CallEvent.id))
+        .order_by(func.max(CallEvent.id).desc())
         .limit(REPLAY_LIMIT)
     )
-    return _banners(db.session.scalars(latest).all(), locales)
+    return _banners(sorted(db.session.scalars(newest).all()), locales)
 
 
 def ringing_snapshot(locales: tuple[str, ...]) -> list[Banner]:

@@ -84,3 +84,13 @@ class Config:
     # Largest request body accepted (uploads of CSV files); the webhook has its own smaller limit.
     MAX_CONTENT_LENGTH = 20 * 1024 * 1024
     PAGE_SIZE = 25
+
+    # --- calls and event streams (calls helper) ---
+    # An answered call without HungUp is closed after this many hours (ringing ones: calls.expire_minutes).
+    CALL_ACCEPTED_EXPIRY_HOURS = float(os.environ.get("CALL_ACCEPTED_EXPIRY_HOURS") or 4)
+    # Event streams must never take the last connections the webhook and the pages need: above
+    # EVENT_STREAM_LIMIT open streams per process (unset: EVENT_STREAM_SHARE of the connection slots
+    # gunicorn.conf.py reports as SERVER_CONNECTION_SLOTS) a new stream is answered 503 + Retry-After.
+    EVENT_STREAM_LIMIT = int(os.environ["EVENT_STREAM_LIMIT"]) if os.environ.get("EVENT_STREAM_LIMIT") else None
+    EVENT_STREAM_SHARE = float(os.environ.get("EVENT_STREAM_SHARE") or 0.8)
+    EVENT_STREAM_RETRY_AFTER = 30  # seconds, in the 503's Retry-After

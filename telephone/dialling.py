@@ -69,7 +69,7 @@ def dial(user: User, text: str | None) -> DialOutcome:
         return DialOutcome(True, message, parsed.raw, e164, repeated=True)
 
     try:
-        placetel.start_call(sipuid, e164, from_name=_from_name(e164))
+        placetel.start_call(sipuid, e164, from_name=_from_name(call.matches))
     except placetel.PlacetelError as exc:
         call.status = CallStatus.DIAL_FAILED.value
         call.outcome = str(exc)
@@ -82,8 +82,11 @@ def dial(user: User, text: str | None) -> DialOutcome:
 
 def _journal_row(user: User, parsed: numbers.ParsedNumber, sipuid: str, status: CallStatus,
                  outcome: str) -> Call:
+    """The journal row of an attempt, with who was called looked up like an incoming caller
+    (also a company's main number dialled with an extension)."""
+    matches = [match.stored() for match in numbers.lookup_caller(parsed.e164).matches]
     return Call(direction="out", user_id=user.id, to_number=parsed.raw[:120], remote_e164=parsed.e164,
-                peer=sipuid, status=status.value, outcome=outcome, call_id=None)
+                peer=sipuid, status=status.value, outcome=outcome, call_id=None, matches=matches)
 
 
 def _claim(user: User, parsed: numbers.ParsedNumber, sipuid: str) -> Call | None:
@@ -113,11 +116,10 @@ def _claim(user: User, parsed: numbers.ParsedNumber, sipuid: str) -> Call | None
     return None
 
 
-def _from_name(e164: str) -> str | None:
+def _from_name(matches: list[dict]) -> str | None:
     """Who is about to be called, shown on the user's phone while it rings (first match only)."""
-    matches = numbers.lookup_caller(e164).matches
     if not matches:
         return None
     match = matches[0]
-    name = f"{match.name} ({match.company})" if match.company else match.name
+    name = f"{match['name']} ({match['company']})" if match.get("company") else match["name"]
     return name[:MAX_FROM_NAME]

@@ -57,9 +57,28 @@ class Hub:
         self._dispatcher: threading.Thread | None = None
         self.last_event_id = 0
 
-    def subscribe(self, user_id: int, locale: str, session_token: str | None = None) -> sse.Subscription:
+    def stream_limit(self) -> int | None:
+        """How many streams this process holds at most; None = no limit known (development server).
+
+        EVENT_STREAM_LIMIT if set, else EVENT_STREAM_SHARE of the server's connection slots
+        (gunicorn's worker_connections, or its threads for gthread), so that the
+        webhook, /healthz and the pages always find a free slot.
+        """
+        config = self.app.config
+        if config.get("EVENT_STREAM_LIMIT") is not None:
+            return max(int(config["EVENT_STREAM_LIMIT"]), 0)
+        slots = config.get("SERVER_CONNECTION_SLOTS")
+        if not slots:
+            return None
+        return int(int(slots) * float(config.get("EVENT_STREAM_SHARE", 0.8)))
+
+    def subscribe(self, user_id: int, locale: str, session_token: str | None = None) -> sse.Subscription | None:
+        """A new stream of `user_id`, or None when this process holds as many streams as it may."""
         subscription = sse.Subscription(user_id, locale, session_token=session_token)
+        limit = self.stream_limit()
         with self._lock:
+            if limit is not None and len(self._subscriptions) >= limit:
+                return None
             self._subscriptions.add(subscription)
             if self._dispatcher is None:
                 self._dispatcher = threading.Thread(target=self._dispatch_forever, name="banner-dispatcher",

@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -64,9 +65,12 @@ STATUS_LABELS = {
 MISSED_STATUSES = (CallStatus.MISSED.value, CallStatus.VOICEMAIL.value)
 # A click-to-dial attempt is the same call as an OutgoingCall notified this soon after it.
 DIAL_LINK_WINDOW = timedelta(minutes=2)
-# Conversations can be long: an answered call without HungUp is closed only after this long.
-ACCEPTED_EXPIRY = timedelta(hours=4)
 EXPIRE_JOB_ID = "calls.expire_stale"
+
+
+def accepted_expiry() -> timedelta:
+    """How long an answered call without HungUp stays open: conversations can be long."""
+    return timedelta(hours=float(current_app.config.get("CALL_ACCEPTED_EXPIRY_HOURS", 4)))
 
 
 def status_label(status: str) -> str:
@@ -233,23 +237,27 @@ def derive_call(call: Call) -> None:
 def expire_stale_calls(now: datetime | None = None) -> int:
     """Close calls whose end was never notified; returns how many were closed.
 
-    A ringing call is closed `calls.expire_minutes` after its last event, an
-    answered one after ACCEPTED_EXPIRY (at least that setting). Each gets a
-    synthetic "Expired" CallEvent, which is published so that banners update.
+    A ringing call is closed `calls.expire_minutes` (default 2) after its last
+    event, an answered one after the app's CALL_ACCEPTED_EXPIRY_HOURS (default 4,
+    at least that setting). Each gets a synthetic "Expired" CallEvent, which is
+    published like a webhook's, so that the banner changes in every open tab.
+    Only the few open calls are looked at (by their indexed status), each with
+    an index probe for a recent event; closed calls and their events are never scanned.
     """
     now = now or utcnow()
     minutes = site_settings.get_int("calls.expire_minutes")
     ringing_limit = now - timedelta(minutes=minutes)
-    accepted_limit = now - max(ACCEPTED_EXPIRY, timedelta(minutes=minutes))
-    last_event = (
-        select(CallEvent.call_id, func.max(CallEvent.received_at).label("last"))
-        .group_by(CallEvent.call_id).subquery()
-    )
+    accepted_limit = now - max(accepted_expiry(), timedelta(minutes=minutes))
+
+    def quiet_since(limit: datetime):
+        recent = select(CallEvent.id).where(CallEvent.call_id == Call.call_id, CallEvent.received_at >= limit)
+        return ~recent.exists()
+
     stale = db.session.execute(
-        select(Call.id).join(last_event, last_event.c.call_id == Call.call_id).where(or_(
-            and_(Call.status == CallStatus.RINGING.value, last_event.c.last < ringing_limit),
-            and_(Call.status == CallStatus.ACCEPTED.value, last_event.c.last < accepted_limit),
-        ))
+        select(Call.id).where(Call.call_id.is_not(None), or_(
+            and_(Call.status == CallStatus.RINGING.value, quiet_since(ringing_limit)),
+            and_(Call.status == CallStatus.ACCEPTED.value, quiet_since(accepted_limit)),
+        )).order_by(Call.id)
     ).scalars().all()
     closed = 0
     for call_pk in stale:

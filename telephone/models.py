@@ -383,13 +383,16 @@ class PhoneNote(db.Model):
     subject: Mapped[str] = mapped_column(String(200))
     text: Mapped[str] = mapped_column(Text, default="")
     call_pk: Mapped[int | None] = mapped_column(ForeignKey("call.id", ondelete="SET NULL"), index=True)
-    address_id: Mapped[int | None] = mapped_column(ForeignKey("address.id", ondelete="CASCADE"), index=True)
+    # Notes outlive what they are filed under (other users' notes must not vanish with an address):
+    # the link becomes NULL and `filed_under` keeps the name as text.
+    address_id: Mapped[int | None] = mapped_column(ForeignKey("address.id", ondelete="SET NULL"), index=True)
     contact_person_id: Mapped[int | None] = mapped_column(
         ForeignKey("contact_person.id", ondelete="SET NULL"), index=True
     )
     phonebook_entry_id: Mapped[int | None] = mapped_column(
         ForeignKey("phonebook_entry.id", ondelete="SET NULL"), index=True
     )
+    filed_under: Mapped[str] = mapped_column(String(250), default="")
     number: Mapped[str] = mapped_column(String(120), default="")
     author_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
@@ -400,6 +403,11 @@ class PhoneNote(db.Model):
     contact_person: Mapped[ContactPerson | None] = relationship()
     phonebook_entry: Mapped[PhonebookEntry | None] = relationship()
     author: Mapped[User | None] = relationship()
+
+    @property
+    def target_deleted(self) -> bool:
+        """Filed under an address, contact or phonebook entry that has since been deleted."""
+        return bool(self.filed_under) and not (self.address_id or self.contact_person_id or self.phonebook_entry_id)
 
 
 # --------------------------------------------------------------------------- phones and other systems

@@ -99,8 +99,8 @@ SPECS: dict[str, SettingSpec] = {
     "calls.routing": SettingSpec("all", _choice("all", "affected")),
     # Lines `number:user1,user2`: who is concerned by calls to a dialled number
     "calls.number_assignments": SettingSpec("", _validate_number_assignments),
-    # Calls without an end event are closed after this many minutes
-    "calls.expire_minutes": SettingSpec("10", _positive_int),
+    # Ringing calls without an end event are closed after this many minutes
+    "calls.expire_minutes": SettingSpec("2", _positive_int),
     "phonebook.max_per_upload": SettingSpec("5000", _positive_int),
     "phonebook.max_total": SettingSpec("10000", _positive_int),
     # Secret in the URLs of the desk-phone directories and the caller-name lookup (deskphones.py)

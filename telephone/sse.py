@@ -84,6 +84,22 @@ class EventStream(Response):
         return app_iter
 
 
+class StreamRefused(Response):
+    """503 for a stream above the process's limit. Its connection is closed after the answer so that
+    the slot is free at once: gunicorn ignores an app's `Connection: close`, so the server's own
+    response object (whose `write` `start_response` returned) is told directly."""
+
+    default_status = 503
+    default_mimetype = "text/plain"
+
+    def __call__(self, environ, start_response):
+        app_iter, status, headers = self.get_wsgi_response(environ)
+        server_response = getattr(start_response(status, headers), "__self__", None)
+        if hasattr(server_response, "must_close"):  # gunicorn.http.wsgi.Response
+            server_response.must_close = True
+        return app_iter
+
+
 class Subscription:
     """One open stream of one user: its queue, the newest event sent per call, its direct socket."""
 

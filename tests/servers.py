@@ -36,22 +36,26 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def gunicorn_command(port: int, workers: int = 1, worker_class: str = "gevent") -> list[str]:
-    """The production command of README.md, bound to localhost."""
-    capacity = ["--worker-connections", "2000"] if worker_class == "gevent" else ["--threads", "1000"]
+def gunicorn_command(port: int, workers: int = 1, worker_class: str = "gevent",
+                     worker_connections: int = 10000) -> list[str]:
+    """The production command of README.md, bound to localhost (it reads ./gunicorn.conf.py too)."""
+    capacity = (["--worker-connections", str(worker_connections)] if worker_class == "gevent"
+                else ["--threads", "1000"])
     return [sys.executable, "-m", "gunicorn", "--worker-class", worker_class, "--workers", str(workers), *capacity,
             "--bind", f"127.0.0.1:{port}", "--timeout", "60", "--graceful-timeout", "2", "app:app"]
 
 
 @contextmanager
-def running_server(database_url: str, workers: int = 1, worker_class: str = "gevent", **env):
+def running_server(database_url: str, workers: int = 1, worker_class: str = "gevent",
+                   worker_connections: int = 10000, **env):
     """Start the app with gunicorn against `database_url`; yields its base URL."""
     port = free_port()
     environment = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": SECRET_KEY,
                    "SCHEDULER_ENABLED": "0", **{k: str(v) for k, v in env.items()}}
     environment.pop("TEST_DATABASE_URL", None)
     with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(gunicorn_command(port, workers, worker_class), cwd=ROOT, env=environment,
+        process = subprocess.Popen(gunicorn_command(port, workers, worker_class, worker_connections), cwd=ROOT,
+                                   env=environment,
                                    stdout=log, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         try:

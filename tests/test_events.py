@@ -279,3 +279,42 @@ def test_stream_is_shared_between_tabs_by_a_shared_worker(client, auth):
     with client.get("/static/js/app.js") as response:
         script = response.text
     assert "new SharedWorker" in script and "htmx.createEventSource" in script
+
+
+def test_expired_call_updates_the_banner_in_every_open_tab(app, client, auth):
+    """The scheduler's expiry publishes through the bus like the webhook: every stream gets the change."""
+    from datetime import timedelta
+
+    from telephone import journal
+    from telephone.models import utcnow
+
+    auth.login("anna")
+    tabs = [open_stream(client), open_stream(client)]
+    add_event(app, "IncomingCall")
+    for tab in tabs:
+        assert 'data-call-status="ringing"' in tab.next_events()[0]["data"]
+    with app.test_request_context("/"):
+        assert journal.expire_stale_calls(now=utcnow() + timedelta(minutes=3)) == 1
+    for tab in tabs:
+        banner = tab.next_events()[0]["data"]
+        assert f'id="call-{CALL_ID}"' in banner and 'data-call-status="expired"' in banner
+        tab.close()
+
+
+def test_replay_sends_the_newest_changes_in_order(app, client, auth):
+    """With more changed calls than the replay limit, the newest are sent (oldest of them first)."""
+    from telephone import banners
+
+    auth.login("anna")
+    with app.app_context():
+        db.session.add_all(Call(call_id=f"{n:064x}", direction="in", from_number="06131123456",
+                                to_number="0221999000", remote_e164="+496131123456", status="ringing")
+                           for n in range(210))
+        db.session.add_all(CallEvent(call_id=f"{n:064x}", event="IncomingCall", payload={}) for n in range(210))
+        db.session.commit()
+        ids = db.session.scalars(select(CallEvent.id).order_by(CallEvent.id)).all()
+    stream = open_stream(client, **{"Last-Event-ID": str(ids[0] - 1)})
+    replayed = stream.next_events(banners.REPLAY_LIMIT, max_chunks=1000)
+    stream.close()
+    assert [int(event["id"]) for event in replayed] == ids[-banners.REPLAY_LIMIT:]
+    assert f'id="call-{209:064x}"' in replayed[-1]["data"]

@@ -124,15 +124,17 @@ def test_callback_button_posts_the_number_to_dial(app, client, auth):
     assert 'id="dial-result"' in page
 
 
-def test_listing_closes_stale_calls(app, client, auth):
+def test_listing_leaves_stale_calls_to_the_scheduler(app, client, auth):
+    """A page view writes nothing: closing stale calls is the scheduler job's work alone."""
     _post_fixture_calls(client, ANSWERED_CALL[:1])
     with app.app_context():
         db.session.execute(CallEvent.__table__.update().values(received_at=utcnow() - timedelta(minutes=30)))
         db.session.commit()
     auth.login("anna")
-    assert "ohne Ende-Meldung" in client.get("/calls/").text
+    assert "klingelt" in client.get("/calls/").text
     with app.app_context():
-        assert db.session.scalar(select(Call.status).where(Call.call_id == ANSWERED_ID)) == "expired"
+        assert db.session.scalar(select(Call.status).where(Call.call_id == ANSWERED_ID)) == "ringing"
+        assert db.session.scalar(select(CallEvent.id).where(CallEvent.event == "Expired")) is None
 
 
 # --------------------------------------------------------------------------- filters
@@ -248,3 +250,62 @@ def test_missed_call_marked_done(app, client, auth):
     with app.app_context():
         call = db.session.get(Call, missed)
         assert call.done_by_id == anna and call.done_at is not None
+
+
+# --------------------------------------------------------------------------- row texts
+
+
+@pytest.mark.parametrize("typed", ["06131 1234-0", "06131 1234-56"])
+def test_failed_outgoing_call_to_a_stored_main_number_names_the_company(app, client, auth, requests_mock, typed):
+    """Like incoming calls: the main number itself, and an extension of it, find the company."""
+    from telephone import site_settings
+
+    auth.login("anna")
+    with app.test_request_context():
+        company = Address(name="Müller GmbH", kind="company")
+        db.session.add(company)
+        numbers.index_numbers(company, [("phone", "06131 1234-0")])
+        site_settings.set_value("placetel.api_token", "token")
+        site_settings.set_value("placetel.accounts", "anna:777123456@fpbx.de")
+        db.session.commit()
+    requests_mock.post("https://api.placetel.de/v2/calls", status_code=500, json={"error": "boom"})
+    client.post("/calls/dial", data={"number": typed})
+    page = client.get("/calls/").text
+    assert "Anruf fehlgeschlagen" in page
+    assert "Müller GmbH" in page and "unbekannt" not in page
+
+
+def test_missed_call_shows_no_duration_and_outgoing_calls_are_called_again(app, client, auth):
+    _post_fixture_calls(client, ANSWERED_CALL + ANONYMOUS_MISSED + OUTGOING_BUSY)
+    auth.login("anna")
+    page = client.get("/calls/").text
+    rows = {status: page.split(f'class="call-{status}')[1].split("</tr>")[0] for status in ("missed", "busy", "ended")}
+    assert "0:00" not in rows["missed"] and "–" in rows["missed"]
+    assert "0:00" not in rows["busy"] and "–" in rows["busy"]
+    assert "0:38" in rows["ended"] and "zurückrufen" in rows["ended"]
+    assert "erneut anrufen" in rows["busy"] and "zurückrufen" not in rows["busy"]
+
+
+def test_journal_shows_the_first_lines_of_the_note_escaped(app, client, auth):
+    from telephone.models import PhoneNote, User
+
+    call_pk = _add_call(app, call_id="c" * 64, direction="in", from_number="06131123456",
+                        remote_e164="+496131123456", status="ended", duration=10)
+    auth.login("anna")
+    with app.app_context():
+        anna = db.session.scalar(select(User.id).where(User.username == "anna"))
+        db.session.add(PhoneNote(subject="Rückruf", author_id=anna, call_pk=call_pk,
+                                 text="<b>Erste</b> Zeile\nZweite Zeile\nDritte Zeile bleibt weg\n" + "x" * 300))
+        db.session.add(PhoneNote(subject="Lang", author_id=anna, call_pk=call_pk, text="y" * 300))
+        db.session.commit()
+    page = client.get("/calls/").text
+    assert "&lt;b&gt;Erste&lt;/b&gt; Zeile\nZweite Zeile…" in page and "<b>Erste</b>" not in page
+    assert "Dritte Zeile" not in page
+    assert "y" * 139 + "…" in page and "y" * 140 not in page
+
+
+def test_status_badge_and_duration_never_wrap(app):
+    from pathlib import Path
+
+    css = (Path(app.static_folder) / "css" / "app.css").read_text()
+    assert "table.journal .badge, table.journal .duration { white-space: nowrap; }" in css

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from telephone import events, numbers
 from telephone.extensions import db
-from telephone.models import Address, Call, ContactPerson, PhoneNote
+from telephone.models import Address, Call, ContactPerson, PhonebookEntry, PhoneNote
 
 from .calls_helpers import ANONYMOUS_ID, ANONYMOUS_MISSED, ANSWERED_CALL, ANSWERED_ID, post_notify
 from .conftest import make_user
@@ -57,7 +57,7 @@ def test_new_note_from_call_is_prefilled(app, client, auth, mueller):
     page = client.get(f"/calls/notes/new?call={call}").text
     assert 'value="Telefonat mit Eva Weber am 05.03.2025"' in page
     assert 'value="06131 123456"' in page
-    assert f'<option selected value="contact:{mueller[1]}">' in page and "Eva Weber (Müller GmbH)" in page
+    assert f'value="contact:{mueller[1]}" checked>' in page and "Eva Weber (Müller GmbH)" in page
     assert f'name="call" type="hidden" value="{call}"' in page
 
 
@@ -139,3 +139,85 @@ def test_only_the_author_may_edit(app, client, auth, mueller):
     with app.app_context():
         note = db.session.get(PhoneNote, note_id)
         assert note.subject == "Geändert" and note.address_id == mueller[0]
+
+
+@pytest.fixture
+def schulz(app):
+    """Another company, Schulz KG, and a phonebook entry Jens Berger; neither called."""
+    with app.test_request_context():
+        address = Address(name="Schulz KG", phone="089 777000")
+        address.contacts.append(ContactPerson(name="Petra Lang"))
+        entry = PhonebookEntry(display_name="Jens Berger", sort_name="jens berger", company="Berger Bau",
+                               phones=[{"type": "WORK", "number": "030 555111"}])
+        db.session.add_all([address, entry])
+        numbers.index_numbers(address, [("phone", address.phone)])
+        db.session.commit()
+        return address.id, address.contacts[0].id, entry.id
+
+
+def test_note_search_offers_any_address_contact_and_phonebook_entry(app, client, auth, mueller, schulz):
+    call = _answered_call(app, client)
+    auth.login("anna")
+    found = client.get(f"/calls/notes/targets?target_q=schulz&call={call}").text
+    assert f'value="address:{schulz[0]}"' in found and "Schulz KG" in found
+    assert f'value="contact:{mueller[1]}"' not in found  # offered already as the call's match
+    assert f'value="contact:{schulz[1]}"' in client.get("/calls/notes/targets?target_q=Petra").text
+    assert f'value="phonebook:{schulz[2]}"' in client.get("/calls/notes/targets?target_q=berger").text
+    assert "Nichts gefunden zu „xyzzy“" in client.get("/calls/notes/targets?target_q=xyzzy").text
+    assert client.get("/calls/notes/targets?target_q=").text.strip() == ""
+    # What was picked stays in the list while searching on.
+    again = client.get(f"/calls/notes/targets?target_q=berger&target=address:{schulz[0]}").text
+    assert f'value="address:{schulz[0]}" checked>' in again
+
+
+def test_note_filed_under_a_picked_address_appears_on_its_page(app, client, auth, mueller, schulz):
+    call = _answered_call(app, client)
+    auth.login("anna")
+    response = client.post("/calls/notes/new", data=_note_data(call=call, target=f"address:{schulz[0]}",
+                                                               subject="Falsch verbunden"))
+    assert response.status_code == 302 and response.headers["Location"] == f"/addresses/{schulz[0]}#phone-notes"
+    assert "Falsch verbunden" in client.get(f"/addresses/{schulz[0]}").text
+    assert "Falsch verbunden" not in client.get(f"/addresses/{mueller[0]}").text
+
+
+def test_note_filed_under_a_phonebook_entry_appears_on_its_page(app, client, auth, schulz):
+    auth.login("anna")
+    page = client.get(f"/calls/notes/new?phonebook={schulz[2]}").text
+    assert 'value="Telefonat mit Jens Berger"' in page and f'value="phonebook:{schulz[2]}" checked>' in page
+    response = client.post("/calls/notes/new", data=_note_data(phonebook=schulz[2], target=f"phonebook:{schulz[2]}",
+                                                               subject="Lieferung", text="Zeile 1\nZeile 2"))
+    assert response.headers["Location"] == f"/phonebook/{schulz[2]}#phone-notes"
+    detail = client.get(f"/phonebook/{schulz[2]}").text
+    assert 'id="phone-notes"' in detail and "Lieferung" in detail and "Zeile 2" in detail
+
+
+@pytest.mark.parametrize("target", ["address:999", "contact:abc", "phonebook:99999999999999999999", "x:1",
+                                    "address:²"])
+def test_target_that_does_not_exist_is_answered_422_keeping_the_text(app, client, auth, mueller, target):
+    auth.login("anna")
+    response = client.post("/calls/notes/new", data=_note_data(target=target, text="Bitte behalten"))
+    assert response.status_code == 422
+    assert "Diese Zuordnung gibt es nicht (mehr)" in response.text and "Bitte behalten" in response.text
+
+
+@pytest.mark.parametrize("query", ["?call=99999999999999999999", "?address=²", "?phonebook=-1"])
+def test_strange_ids_in_the_note_url_are_404(client, auth, query):
+    auth.login("anna")
+    assert client.get(f"/calls/notes/new{query}").status_code == 404
+    assert client.get(f"/calls/notes/targets{query}&target_q=a").status_code == 404
+
+
+def test_deleting_an_address_keeps_other_users_notes(app, client, auth, mueller):
+    call = _answered_call(app, client)
+    auth.login("ben")
+    client.post("/calls/notes/new", data=_note_data(call=call, target=f"contact:{mueller[1]}", subject="Von Ben"))
+    auth.logout()
+    auth.login("anna", admin=True)
+    assert client.post(f"/addresses/{mueller[0]}/delete").status_code == 302
+    with app.app_context():
+        note = db.session.scalar(select(PhoneNote))
+        assert note is not None and note.subject == "Von Ben"
+        assert (note.address_id, note.contact_person_id, note.call_pk) == (None, None, call)
+        assert note.filed_under == "Eva Weber (Müller GmbH)" and note.number == "06131 123456"
+    journal = client.get("/calls/").text
+    assert "Von Ben" in journal and "Eva Weber (Müller GmbH)" in journal and "Adresse gelöscht" in journal

@@ -320,8 +320,8 @@ def test_ringing_call_without_end_is_expired(app, client, published):
     post_notify(client, ANSWERED_CALL[0])
     published.clear()
     with app.app_context():
-        assert journal.expire_stale_calls(now=utcnow() + timedelta(minutes=9)) == 0
-        assert journal.expire_stale_calls(now=utcnow() + timedelta(minutes=11)) == 1
+        assert journal.expire_stale_calls(now=utcnow() + timedelta(minutes=1)) == 0
+        assert journal.expire_stale_calls(now=utcnow() + timedelta(minutes=3)) == 1
         expired = db.session.scalar(select(CallEvent).where(CallEvent.event == "Expired"))
         assert published == [expired.id]
         assert journal.expire_stale_calls(now=utcnow() + timedelta(minutes=30)) == 0
@@ -347,6 +347,38 @@ def test_expiry_follows_the_setting_and_spares_ongoing_conversations(app, client
     assert _call(app, ANONYMOUS_ID).status == "expired"
 
 
+def test_accepted_calls_close_after_the_configured_hours(app, client, published):
+    configure(app)
+    app.config["CALL_ACCEPTED_EXPIRY_HOURS"] = 1
+    post_notify(client, ANONYMOUS_MISSED[0])
+    post_notify(client, BODY_ACCEPTED_ANONYMOUS)
+    with app.app_context():
+        assert journal.expire_stale_calls(now=utcnow() + timedelta(minutes=50)) == 0
+        assert journal.expire_stale_calls(now=utcnow() + timedelta(minutes=70)) == 1
+    assert _call(app, ANONYMOUS_ID).status == "expired"
+
+
+def test_expiry_looks_only_at_open_calls(app, client, published):
+    """No GROUP BY over every call event: the open calls are found by status, each probed by index."""
+    from sqlalchemy import event as sa_event
+
+    configure(app)
+    for body in ANSWERED_CALL + ANONYMOUS_MISSED:
+        post_notify(client, body)
+    post_notify(client, OUTGOING_BUSY[0])
+    statements = []
+    with app.app_context():
+        def record(conn, cursor, statement, *args):
+            statements.append(statement)
+        sa_event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            assert journal.expire_stale_calls(now=utcnow() + timedelta(minutes=3)) == 1
+        finally:
+            sa_event.remove(db.engine, "before_cursor_execute", record)
+    assert statements and not any("GROUP BY" in statement.upper() for statement in statements)
+    assert _call(app, OUTGOING_ID).status == "expired" and _call(app).status == "ended"
+
+
 BODY_ACCEPTED_ANONYMOUS = (f"call_id={ANONYMOUS_ID}&direction=in&event=CallAccepted&from=anonymous"
                            f"&peer=777111222%40fpbx.de&to=0221999000").encode()
 
@@ -355,7 +387,7 @@ def test_late_hangup_after_expiry_wins(app, client, published):
     configure(app)
     post_notify(client, ANSWERED_CALL[0])
     with app.app_context():
-        journal.expire_stale_calls(now=utcnow() + timedelta(minutes=11))
+        journal.expire_stale_calls(now=utcnow() + timedelta(minutes=3))
     post_notify(client, ANSWERED_CALL[2])
     assert _call(app).status == "ended"
 

@@ -37,6 +37,10 @@
       } else if (msg.type === "error") {
         self.readyState = msg.readyState;
         if (self.onerror) self.onerror(new Event("error"));
+        // --- stream refused or closed (calls helper): htmx's sse extension opens a new
+        // SharedEventSource after a growing pause (0.5 s … 64 s); this one leaves the worker,
+        // or every earlier attempt would schedule a retry of its own on the next error.
+        if (msg.readyState === 2) self.port.postMessage({ type: "bye" });
       } else if (msg.type === "event") {
         target.dispatchEvent(new MessageEvent(msg.event, { data: msg.data, lastEventId: msg.id }));
       } else if (msg.type === "dismiss") {

@@ -1,7 +1,16 @@
 """Forms of the call journal and the phone notes."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, HiddenField, SearchField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    DateField,
+    HiddenField,
+    RadioField,
+    SearchField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Length, Optional
 
 
@@ -24,8 +33,10 @@ class JournalFilterForm(FlaskForm):
 class PhoneNoteForm(FlaskForm):
     subject = StringField(_l("Betreff"), validators=[DataRequired(_l("Bitte einen Betreff eingeben.")),
                                                      Length(max=200)])
-    target = SelectField(_l("Zuordnung"), choices=[], validate_choice=True)
+    # "address:3", "contact:5", "phonebook:7" or "": checked by the view (any existing record may be picked)
+    target = RadioField(_l("Zuordnung"), choices=[], validate_choice=False)
     number = StringField(_l("Rufnummer"), validators=[Optional(), Length(max=120)])
     text = TextAreaField(_l("Notiz"), render_kw={"rows": 8})
     call = HiddenField()
     address = HiddenField()
+    phonebook = HiddenField()

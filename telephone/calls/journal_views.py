@@ -31,8 +31,10 @@ def _filters(form: JournalFilterForm) -> journal.JournalFilter:
 
 @bp.get("/", endpoint="journal")
 def journal_page():
-    """All calls, newest first; the HTMX filter form gets only the list."""
-    journal.expire_stale_calls()
+    """All calls, newest first; the HTMX filter form gets only the list.
+
+    Stale calls are closed by the scheduler job (journal.register_jobs), not here.
+    """
     form = JournalFilterForm(request.args)
     filters = _filters(form)
     page = db.paginate(journal.journal_query(filters, current_user.id, get_timezone()),

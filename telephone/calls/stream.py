@@ -1,8 +1,9 @@
 """`GET /events`: the server-sent event stream of call banners (one per browser)."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, request
 from flask_babel import get_locale
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from .. import banners, events, sse
@@ -27,7 +28,8 @@ def stream():
 
     On connect: the calls still ringing, or, when resuming with Last-Event-ID,
     every banner that changed since. The request's database session is released
-    before streaming starts, so an idle stream holds no connection.
+    before streaming starts, so an idle stream holds no connection. Above the
+    process's stream limit (Hub.stream_limit) the answer is 503 with Retry-After.
     """
     if not current_user.call_notifications:
         return Response(status=204)  # banners switched off: EventSource stops here
@@ -36,6 +38,11 @@ def stream():
         return sse.EventStream(headers=headers)
     hub = events.hub()
     subscription = hub.subscribe(current_user.id, str(get_locale()), current_user.session_token)
+    if subscription is None:  # all stream slots taken: the browser retries later (event-worker.js, htmx sse)
+        db.session.remove()
+        retry_after = str(current_app.config.get("EVENT_STREAM_RETRY_AFTER", 30))
+        return sse.StreamRefused(_("Zu viele offene Verbindungen, bitte später erneut versuchen.") + "\n",
+                                 headers={"Retry-After": retry_after, "Cache-Control": "no-store"})
     try:
         last_id = _last_event_id()
         locales = (subscription.locale,)

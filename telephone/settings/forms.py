@@ -27,7 +27,7 @@ class TelephonyForm(FlaskForm):
     expire_minutes = IntegerField(
         _l("Anrufe ohne Ende-Meldung schließen nach (Minuten)"),
         validators=[DataRequired(_l("Bitte eine Zahl eingeben.")), NumberRange(min=1, max=1440)],
-        default=10,
+        default=2,
     )
 
 

@@ -6,8 +6,9 @@ import pytest
 from telephone import site_settings
 from telephone.extensions import db
 
-from ..conftest import PASSWORD, make_user
+from ..conftest import make_user
 from ..servers import notify, running_server
+from .conftest import log_in
 
 SECRET = "12345"
 CALLER = {"from": "06131123456", "to": "0221999000"}
@@ -25,14 +26,6 @@ def server(app, database_url):
         yield base
 
 
-def _log_in(page, base):
-    page.goto(f"{base}/login")
-    page.fill("input[name=username]", "anna")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/addresses/")
-
-
 def _wait_for_stream(page):
     page.wait_for_function("() => window.__sseOpen === true", timeout=10000)
 
@@ -41,7 +34,7 @@ def test_banner_appears_changes_to_accepted_and_ended(browser, server):
     context = browser.new_context(locale="de-DE")
     context.add_init_script(SSE_OPEN)
     page = context.new_page()
-    _log_in(page, server)
+    log_in(page, server)
     _wait_for_stream(page)
     call_id = "1" * 64
     banner = page.locator(f"#call-{call_id}")
@@ -66,7 +59,7 @@ def test_banner_reaches_all_of_ten_tabs_over_one_stream(browser, server):
     context = browser.new_context(locale="de-DE")
     context.add_init_script(SSE_OPEN)
     first = context.new_page()
-    _log_in(first, server)
+    log_in(first, server)
     pages = [first] + [context.new_page() for _ in range(9)]
     for page in pages[1:]:
         page.goto(f"{server}/addresses/")
