@@ -138,6 +138,13 @@ def many_sip_users(count: int) -> list[dict]:
             for index in range(1, count + 1)]
 
 
+def paged_sip_users(sip_users: list[dict]):
+    """A requests-mock callback answering GET /sip_users from `sip_users`, paged like Placetel."""
+    def answer(request, context):
+        return sip_users_page(sip_users, parse_qs(urlsplit(request.url).query))
+    return answer
+
+
 @dataclass
 class FakePlacetel:
     """Answers like Placetel's REST API v2: POST /calls → 201 empty, GET /sip_users → the list."""

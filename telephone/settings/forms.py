@@ -61,4 +61,5 @@ class NumberAssignmentForm(FlaskForm):
     number = StringField(_l("Rufnummer"), filters=[_strip],
                          validators=[DataRequired(_l("Bitte eine Rufnummer eingeben.")), Length(max=64)],
                          render_kw={"list": "office-numbers", "inputmode": "tel", "autocomplete": "off"})
-    name = StringField(_l("Name der Rufnummer"), filters=[_strip], validators=[Length(max=MAX_NUMBER_NAME)])
+    name = StringField(_l("Name der Rufnummer"), filters=[_strip], validators=[
+        Length(max=MAX_NUMBER_NAME, message=_l("Bitte höchstens %(max)d Zeichen."))])
