@@ -50,7 +50,7 @@ class SipAccountForm(FlaskForm):
     """The user's phone: picked from Placetel's SIP users, or typed when the list is missing."""
 
     sipuid = StringField(_l("SIP-UID"), filters=[_strip], validators=[
-        Optional(), Length(max=120),
+        Optional(), Length(max=120, message=_l("Bitte höchstens %(max)d Zeichen.")),
         Regexp(SIPUID_PATTERN, message=_l("Das ist keine gültige SIP-UID (z. B. 777123456@fpbx.de).")),
     ])
 
