@@ -122,7 +122,7 @@ def test_user_page_picks_the_sip_account_from_all_placetel_users(app, client, an
                            headers={"HX-Request": "true"})
     assert response.status_code == 200
     assert "SIP-Account gespeichert." in response.text
-    assert re.search(r"<strong>Telefon 130</strong>\s*· \+49221990130\s*·\s*<span[^>]*>online</span>", response.text)
+    assert re.search(r"<strong>Telefon 130</strong>\s*· 0221 990130\s*·\s*<span[^>]*>online</span>", response.text)
     assert '<option value="777000130@fpbx.de" selected>' in response.text
     with app.app_context():
         assert placetel.sipuid_for("anna") == "777000130@fpbx.de"
