@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 from flask_babel import gettext as _
 from sqlalchemy import delete, func, select
@@ -163,12 +163,15 @@ def _usernames() -> dict[str, int]:
     return dict(db.session.execute(select(User.username, User.id)).tuples().all())
 
 
-def _validate_accounts_text(value: str) -> str:
-    try:
-        parse_account_mapping(value, set(_usernames()))
-    except AccountMappingError as exc:
-        raise site_settings.InvalidSetting(str(exc)) from exc
-    return value
+def _text_validator(parse: Callable[[str, set[str]], object]) -> Callable[[str], str]:
+    """A settings validator from a parser that raises ValueError naming the faulty lines."""
+    def validate(value: str) -> str:
+        try:
+            parse(value, set(_usernames()))
+        except ValueError as exc:
+            raise site_settings.InvalidSetting(str(exc)) from exc
+        return value
+    return validate
 
 
 def replace_accounts(text: str) -> None:
@@ -227,14 +230,6 @@ def number_assignments_text() -> str:
         if usernames:
             lines.append(f"{office_number.e164}:{','.join(usernames)}")
     return "\n".join(lines)
-
-
-def _validate_number_assignments_text(value: str) -> str:
-    try:
-        parse_number_assignments(value, set(_usernames()))
-    except ValueError as exc:
-        raise site_settings.InvalidSetting(str(exc)) from exc
-    return value
 
 
 def replace_number_assignments(text: str) -> None:
@@ -324,6 +319,7 @@ def remove_number_assignment(user: User, assignment_id: int) -> bool:
     return True
 
 
-site_settings.register_row_setting(ACCOUNTS_KEY, _validate_accounts_text, accounts_text, replace_accounts)
-site_settings.register_row_setting(NUMBER_ASSIGNMENTS_KEY, _validate_number_assignments_text,
+site_settings.register_row_setting(ACCOUNTS_KEY, _text_validator(parse_account_mapping), accounts_text,
+                                   replace_accounts)
+site_settings.register_row_setting(NUMBER_ASSIGNMENTS_KEY, _text_validator(parse_number_assignments),
                                    number_assignments_text, replace_number_assignments)
