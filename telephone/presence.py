@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import timedelta
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, or_, select
@@ -17,7 +18,11 @@ from sqlalchemy.orm import selectinload
 
 from . import placetel, sip_accounts
 from .extensions import db
-from .models import Call, CallStatus, User
+from .models import Call, CallStatus, User, utcnow
+
+
+# How long a click-to-dial counts as ringing the user's phone (Placetel rings it for about a minute).
+DIALLING_RINGS_FOR = timedelta(minutes=2)
 
 
 class PhoneState(str, enum.Enum):
@@ -50,7 +55,8 @@ class Presence:
 def _states(user_ids: set[int]) -> dict[int, PhoneState]:
     """The phone state of each of `user_ids` from the calls that are still open."""
     open_calls = db.session.scalars(select(Call).where(or_(
-        Call.status == CallStatus.DIALLING.value,
+        # A click-to-dial whose OutgoingCall never comes (no caller id at Placetel) must not ring forever.
+        and_(Call.status == CallStatus.DIALLING.value, Call.started_at >= utcnow() - DIALLING_RINGS_FOR),
         and_(Call.status.in_((CallStatus.RINGING.value, CallStatus.ACCEPTED.value)), Call.call_id.is_not(None)),
     ))).all()
     states: dict[int, PhoneState] = {}

@@ -140,6 +140,13 @@ def users_for_sipuid(sipuid: str | None) -> list[User]:
     ))
 
 
+def users_with_phones() -> list[User]:
+    """The users who have a SIP account (loaded with it), by user name."""
+    return list(db.session.scalars(
+        select(User).join(User.sip_account).options(selectinload(User.sip_account)).order_by(User.username)
+    ))
+
+
 def assign_sip_account(user: User, sipuid: str | None) -> None:
     """Give `user` the SIP account `sipuid` (None or "" takes it away). Caller commits."""
     sipuid = normalize_sipuid(sipuid)

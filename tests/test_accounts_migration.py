@@ -1,6 +1,7 @@
 """The Alembic migration turns the stored account and number texts into rows (and back on downgrade)."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,23 @@ ROOT_MIGRATIONS = str(Path(__file__).resolve().parents[1] / "migrations")
 pytestmark = pytest.mark.filterwarnings("ignore:'get_engine' is deprecated:DeprecationWarning")
 BEFORE = "50024bece8ca"
 REVISION = "accounts_rows"
+
+
+@pytest.fixture(autouse=True)
+def keep_logging():
+    """Alembic's env.py runs logging.config.fileConfig, which disables every existing logger
+    (later tests' caplog would see nothing from telephone.*): put the logging set-up back."""
+    root = logging.getLogger()
+    level, handlers = root.level, root.handlers[:]
+    loggers = {name: (logger.disabled, logger.level, logger.handlers[:], logger.propagate)
+               for name, logger in logging.Logger.manager.loggerDict.items() if isinstance(logger, logging.Logger)}
+    yield
+    root.setLevel(level)
+    root.handlers[:] = handlers
+    for name, logger in logging.Logger.manager.loggerDict.items():
+        if isinstance(logger, logging.Logger):
+            logger.disabled, logger.level, logger.handlers[:], logger.propagate = loggers.get(
+                name, (False, logging.NOTSET, [], True))
 
 
 @pytest.fixture

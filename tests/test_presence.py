@@ -106,3 +106,20 @@ def test_banner_of_a_call_a_colleague_took_shows_their_presence(app, client, off
         html = banners.banner_for_event(event_id, ("de",)).html["de"]
     assert 'class="presence-online is-online">online</span>' in html
     assert placetel_requests(office) == 1
+
+
+def test_click_to_dial_rings_the_own_phone_only_for_a_while(app, client, office):
+    from datetime import timedelta
+
+    from telephone.models import Call, User, utcnow
+
+    with app.app_context():
+        ben = db.session.query(User).filter_by(username="ben").one()
+        db.session.add(Call(direction="out", to_number="06131123456", status="dialling", user_id=ben.id,
+                            peer=BEN_PHONE, started_at=utcnow()))
+        db.session.commit()
+    assert states(client.get("/calls/colleagues").text)["Ben"] == "klingelt online"
+    with app.app_context():
+        db.session.query(Call).update({Call.started_at: utcnow() - timedelta(minutes=3)})
+        db.session.commit()
+    assert states(client.get("/calls/colleagues").text)["Ben"] == "frei online"

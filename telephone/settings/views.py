@@ -41,12 +41,8 @@ def _secret_states() -> dict[str, bool]:
 def render_telephony(form: TelephonyForm, status: int = 200, **context):
     """The Telefonie page; other features (connection test, test call) add their context."""
     return render_template("settings/telephony.html", form=form, secrets=_secret_states(),
-                           accounts=sip_accounts.stored_accounts(), office_numbers=sip_accounts.office_numbers(),
-                           users_by_name=_users_by_name(), **context), status
-
-
-def _users_by_name() -> dict[str, User]:
-    return {user.username: user for user in db.session.scalars(select(User))}
+                           phone_users=sip_accounts.users_with_phones(), office_numbers=sip_accounts.office_numbers(),
+                           **context), status
 
 
 @bp.route("/telephony", methods=["GET", "POST"])
