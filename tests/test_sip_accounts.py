@@ -117,6 +117,7 @@ def test_user_page_picks_the_sip_account_from_all_placetel_users(app, client, an
     assert len(options) == 130 and "777000130@fpbx.de" in options  # the last page too
     assert "Telefon 130 – +49221990130 – online" in page and "Telefon 129 – +49221990129 – offline" in page
     assert 'name="sipuid" type="text"' not in page
+    assert '<option value="+49221990130">Telefon 130</option>' in page  # numbers to pick for the assignments
 
     response = client.post(f"/settings/users/{anna}/sip-account", data={"sipuid": "777000130@fpbx.de"},
                            headers={"HX-Request": "true"})

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
-from .. import placetel, sip_accounts
+from .. import numbers, placetel, sip_accounts
 from ..extensions import db, htmx
 from ..models import User
 from . import bp
@@ -26,7 +26,12 @@ def phone_context(user: User, sip_form: SipAccountForm | None = None,
     sip_users, missing_reason = _placetel_sip_users()
     assigned = user.sip_account.sipuid if user.sip_account else ""
     by_uid = {sip_user.sipuid.lower(): sip_user for sip_user in sip_users or []}
+    # Suggestions for the number field: our named numbers, then the caller ids of Placetel's phones.
     suggestions = {number.e164: number.name for number in sip_accounts.office_numbers()}
+    for sip_user in sip_users or []:
+        e164 = numbers.to_e164(sip_user.callerid)
+        if e164:
+            suggestions.setdefault(e164, sip_user.name)
     return {
         "user": user,
         "sip_form": sip_form or SipAccountForm(formdata=None, data={"sipuid": assigned}),
