@@ -14,7 +14,9 @@ from flask_babel import force_locale
 from sqlalchemy import func, select
 from sqlalchemy.orm import configure_mappers
 
-from . import numbers, site_settings
+from . import presence, site_settings, sip_accounts
+# `parse_number_assignments` moved to sip_accounts; importable from here as before.
+from .sip_accounts import parse_number_assignments  # noqa: F401
 from .sse import format_sse
 from .extensions import db
 from .models import Call, CallEvent, CallStatus, User
@@ -59,29 +61,6 @@ class Banner:
         return self._frames[locale]
 
 
-def parse_number_assignments(text: str, known_usernames: set[str]) -> dict[str, set[str]]:
-    """Parse lines `number:user1,user2` into {E164: {usernames}}; raises ValueError listing bad lines."""
-    result: dict[str, set[str]] = {}
-    problems = []
-    for line_no, line in enumerate((text or "").splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        number, colon, users = line.rpartition(":")
-        e164 = numbers.to_e164(number)
-        names = {name.strip() for name in users.split(",") if name.strip()}
-        if not colon or not e164:
-            problems.append(f"Zeile {line_no}: Format ist „Rufnummer:benutzer1,benutzer2“ mit gültiger Rufnummer.")
-            continue
-        unknown = sorted(names - known_usernames)
-        if unknown:
-            problems.append(f"Zeile {line_no}: Benutzer {', '.join(unknown)} gibt es nicht.")
-        result.setdefault(e164, set()).update(names)
-    if problems:
-        raise ValueError("\n".join(problems))
-    return result
-
-
 def recipients(call: Call) -> frozenset[int] | None:
     """Who gets the banner of this call; None means every user (who has banners on).
 
@@ -91,17 +70,9 @@ def recipients(call: Call) -> frozenset[int] | None:
     """
     if site_settings.get("calls.routing") != "affected":
         return None
-    from .placetel import account_usernames_for
-
-    usernames: set[str] = set(account_usernames_for(call.peer)) if call.peer else set()
+    ids = {user.id for user in sip_accounts.users_for_sipuid(call.peer)}
     if call.status == CallStatus.RINGING.value:
-        usernames_all = set(db.session.scalars(select(User.username)))
-        try:
-            assignments = parse_number_assignments(site_settings.get("calls.number_assignments"), usernames_all)
-        except ValueError:
-            assignments = {}
-        usernames |= assignments.get(numbers.to_e164(call.to_number) or "", set())
-    ids = set(db.session.scalars(select(User.id).where(User.username.in_(usernames)))) if usernames else set()
+        ids |= sip_accounts.user_ids_for_number(call.to_number)
     if call.user_id:
         ids.add(call.user_id)
     return frozenset(ids)
@@ -141,12 +112,14 @@ def render(call: Call, locales: tuple[str, ...]) -> dict[str, str]:
     """Render the banner fragment of `call` once per locale. Needs a request context."""
     ended = call.status not in (CallStatus.RINGING.value, CallStatus.ACCEPTED.value)
     anonymous = not call.remote_e164
+    # The colleague who took the call, with their presence (Placetel's flag only from the cache).
+    taker = presence.presence_of(call.user, fetch=False)
     html = {}
     for locale in locales:
         with force_locale(locale):
             fragment = render_template(
                 TEMPLATE, call=call, title=title(call), ended=ended, anonymous=anonymous,
-                dismiss_after=ENDED_BANNER_SECONDS if ended else None,
+                dismiss_after=ENDED_BANNER_SECONDS if ended else None, taker=taker,
             )
             html[locale] = _LAYOUT_WHITESPACE.sub(" ", fragment).strip()
     return html

@@ -31,7 +31,8 @@ from .models import (
     User,
     utcnow,
 )
-from .placetel import NotifyEvent, accounts_by_sipuid, is_sip_id
+from .placetel import NotifyEvent, is_sip_id
+from .sip_accounts import users_for_sipuid
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +89,9 @@ class Recorded:
 
 
 def user_for_sipuid(sipuid: str) -> User | None:
-    """The user mapped to a Placetel SIP account in the account list, if any."""
-    if not sipuid:
-        return None
-    username = accounts_by_sipuid(site_settings.get("placetel.accounts")).get(sipuid.strip().lower())
-    if username is None:
-        return None
-    return db.session.scalar(select(User).where(User.username == username))
+    """The user who has a Placetel SIP account; for a shared phone the first assigned one."""
+    users = users_for_sipuid(sipuid)
+    return users[0] if users else None
 
 
 def record_event(notify: NotifyEvent, routing: dict | None = None) -> Recorded:

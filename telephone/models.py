@@ -62,6 +62,13 @@ class User(UserMixin, db.Model):
     # Part of every session and remember cookie (`get_id`): a new token ends them all.
     session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)
 
+    sip_account: Mapped[SipAccount | None] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+    number_assignments: Mapped[list[NumberAssignment]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+
     def set_password(self, password: str) -> None:
         """Store the hash of a new password; every session and remember cookie of the user ends."""
         self.password_hash = generate_password_hash(password)
@@ -114,6 +121,46 @@ class LoginFailure(db.Model):
     username: Mapped[str] = mapped_column(String(64), index=True)  # as typed, lower-cased
     address: Mapped[str] = mapped_column(String(64), index=True)
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class SipAccount(db.Model):
+    """The Placetel SIP account (phone, softphone, app) a user dials from and answers on.
+
+    One per user; several users may share a phone (the same SIP UID).
+    """
+
+    __tablename__ = "user_sip_account"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), unique=True)
+    sipuid: Mapped[str] = mapped_column(String(120), index=True)  # e.g. 777123456@fpbx.de, lower case
+
+    user: Mapped[User] = relationship(back_populates="sip_account")
+
+
+class OfficeNumber(db.Model):
+    """One of the office's own numbers (E.164) with the name the admin gave it ("Zentrale")."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    e164: Mapped[str] = mapped_column(String(20), unique=True)
+    name: Mapped[str] = mapped_column(String(80), default="")
+
+    assignments: Mapped[list[NumberAssignment]] = relationship(
+        back_populates="office_number", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class NumberAssignment(db.Model):
+    """Calls to an office number ring (and concern) this user."""
+
+    __table_args__ = (UniqueConstraint("office_number_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    office_number_id: Mapped[int] = mapped_column(ForeignKey("office_number.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+
+    office_number: Mapped[OfficeNumber] = relationship(back_populates="assignments")
+    user: Mapped[User] = relationship(back_populates="number_assignments")
 
 
 class Setting(db.Model):

@@ -1,117 +1,46 @@
-"""Placetel: account mapping (Xentral's format), REST client and Notify parsing."""
+"""Placetel: REST client (with the cached list of SIP users), Notify parsing, account look-ups."""
 from __future__ import annotations
 
 import hashlib
 import hmac
-
 import logging
 import re
+import threading
+import time
 from dataclasses import dataclass
-from typing import Iterator
 
 import requests
 from flask import current_app
 from flask_babel import gettext as _
 
+from . import sip_accounts, site_settings
+# The account mapping moved to sip_accounts (rows); these names stay importable from here.
+from .sip_accounts import (  # noqa: F401
+    SIPUID_PATTERN,
+    AccountLine,
+    AccountMappingError,
+    accounts_by_sipuid,
+    mapped_accounts,
+    parse_account_mapping,
+)
+
 log = logging.getLogger(__name__)
 
-SIPUID_PATTERN = re.compile(r"^[A-Za-z0-9._+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
-
-
-@dataclass(frozen=True)
-class AccountLine:
-    line: int
-    username: str
-    sipuid: str
-
-
-class AccountMappingError(ValueError):
-    """The account mapping text has faulty lines; `problems` holds one message per line."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__("\n".join(problems))
-        self.problems = problems
-
-
-def _mapping_lines(text: str | None) -> Iterator[tuple[int, str, str]]:
-    """(line number, user name, SIP UID) of every line that is neither blank nor a comment.
-
-    A line without a colon yields empty parts.
-    """
-    for number, line in enumerate((text or "").splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        username, colon, sipuid = (part.strip() for part in line.partition(":"))
-        yield (number, username, sipuid) if colon else (number, "", "")
-
-
-def mapped_accounts(text: str | None) -> dict[str, str]:
-    """User name → SIP UID from a stored mapping, skipping faulty lines instead of failing.
-
-    The first valid line for a user wins, as in `parse_account_mapping`. Used at
-    run time, where a mapping saved before a user was renamed must not break dialling.
-    """
-    accounts: dict[str, str] = {}
-    for _number, username, sipuid in _mapping_lines(text):
-        if username and SIPUID_PATTERN.match(sipuid) and username not in accounts:
-            accounts[username] = sipuid
-    return accounts
 
 
 def sipuid_for(username: str) -> str | None:
-    """The Placetel SIP UID mapped to `username` in the `placetel.accounts` setting, or None."""
-    return stored_accounts().get(username)
-
-
-def parse_account_mapping(text: str, known_usernames: set[str]) -> list[AccountLine]:
-    """Parse lines `Benutzername:SIP-UID` (e.g. `anna:777123456@fpbx.de`).
-
-    Lines are trimmed and split at the first colon; blank lines and lines starting
-    with `#` are ignored. Every faulty line is reported with its number.
-    """
-    accounts: list[AccountLine] = []
-    problems: list[str] = []
-    first_line_of: dict[str, int] = {}
-    for number, username, sipuid in _mapping_lines(text):
-        if not username or not sipuid:
-            problems.append(f"Zeile {number}: Format ist „Benutzername:SIP-UID“ (z. B. anna:777123456@fpbx.de).")
-            continue
-        if username not in known_usernames:
-            problems.append(f"Zeile {number}: Benutzer „{username}“ gibt es nicht.")
-        if not SIPUID_PATTERN.match(sipuid):
-            problems.append(f"Zeile {number}: „{sipuid}“ ist keine gültige SIP-UID (z. B. 777123456@fpbx.de).")
-        if username in first_line_of:
-            problems.append(
-                f"Zeile {number}: Benutzer „{username}“ ist schon in Zeile {first_line_of[username]} zugeordnet."
-            )
-        else:
-            first_line_of[username] = number
-        accounts.append(AccountLine(number, username, sipuid))
-    if problems:
-        raise AccountMappingError(problems)
-    return accounts
+    """The Placetel SIP UID of `username` (assigned on the user's page), or None."""
+    return sip_accounts.sipuid_for(username)
 
 
 def stored_accounts() -> dict[str, str]:
-    """User name → SIP UID from the `placetel.accounts` setting (faulty lines skipped)."""
-    from . import site_settings
-
-    return mapped_accounts(site_settings.get("placetel.accounts"))
-
-
-def accounts_by_sipuid(text: str) -> dict[str, str]:
-    """SIP UID (lower case) → user name; for a shared phone the first user wins, as in Xentral."""
-    mapping: dict[str, str] = {}
-    for username, sipuid in mapped_accounts(text).items():
-        mapping.setdefault(sipuid.lower(), username)
-    return mapping
+    """User name → SIP UID of every user with a SIP account."""
+    return sip_accounts.stored_accounts()
 
 
 def account_usernames_for(sipuid: str) -> list[str]:
     """The users mapped to a SIP account (a shared phone may have several)."""
-    sipuid = (sipuid or "").strip().lower()
-    return [username for username, mapped in stored_accounts().items() if mapped.lower() == sipuid]
+    return [user.username for user in sip_accounts.users_for_sipuid(sipuid)]
 
 
 # --------------------------------------------------------------------------- Notify API (webhook)
@@ -278,6 +207,21 @@ class SipUser:
     sipuid: str
     name: str
     callerid: str
+    did: str = ""  # the extension (Durchwahl), when Placetel sends it
+    online: bool | None = None  # registered right now; None when Placetel did not say
+
+    @property
+    def number(self) -> str:
+        """The number to show for this phone: its caller id, else its extension."""
+        return self.callerid or self.did
+
+    @classmethod
+    def from_api(cls, item: dict) -> SipUser:
+        """One element of Placetel's `GET /sip_users` answer (unknown fields are ignored)."""
+        online = item.get("online")
+        return cls(str(item.get("sipuid") or "").strip(), str(item.get("name") or ""),
+                   str(item.get("callerid") or ""), str(item.get("did") or ""),
+                   online if isinstance(online, bool) else None)
 
 
 MAX_REASON_LENGTH = 300
@@ -299,17 +243,21 @@ def _retry_after(response: requests.Response) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-def _request(method: str, path: str, payload: dict | None = None) -> requests.Response:
-    """Send one authorised request to the Placetel API; raise a PlacetelError unless it is 2xx."""
-    from . import site_settings
-
+def _api_token() -> str:
+    """The stored API token; raises TokenMissing when there is none."""
     token = site_settings.get("placetel.api_token").strip()
     if not token:
         raise TokenMissing()
+    return token
+
+
+def _request(method: str, path: str, payload: dict | None = None, params: dict | None = None) -> requests.Response:
+    """Send one authorised request to the Placetel API; raise a PlacetelError unless it is 2xx."""
+    token = _api_token()
     url = current_app.config["PLACETEL_API_URL"].rstrip("/") + path
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
     try:
-        response = requests.request(method, url, json=payload, headers=headers,
+        response = requests.request(method, url, json=payload, params=params, headers=headers,
                                     timeout=current_app.config["PLACETEL_TIMEOUT"])
     except requests.exceptions.InvalidHeader:
         # requests quotes the header value (the token) in this exception's message: drop it.
@@ -339,9 +287,16 @@ def start_call(sipuid: str, target: str, from_name: str | None = None) -> None:
     _request("POST", "/calls", payload)
 
 
-def list_sip_users() -> list[SipUser]:
-    """The SIP accounts of the Placetel account (for the connection test and the account mapping)."""
-    response = _request("GET", "/sip_users")
+# Placetel pages GET /sip_users (default 25, at most 100 per page).
+SIP_USERS_PER_PAGE = 100
+# A hard bound, so that an API that never sends a short page cannot keep us reading forever.
+MAX_SIP_USER_PAGES = 50
+# How long the list (with its `online` flags) is reused for pickers and presence.
+SIP_USERS_CACHE_SECONDS = 60.0
+
+
+def _sip_users_page(page: int) -> list[dict]:
+    response = _request("GET", "/sip_users", params={"page": page, "per_page": SIP_USERS_PER_PAGE})
     try:
         body = response.json()
     except ValueError:
@@ -350,11 +305,77 @@ def list_sip_users() -> list[SipUser]:
     if not isinstance(body, list):
         log.warning("Placetel GET /sip_users answered with %s instead of a list", type(body).__name__)
         raise PlacetelUnreachable()
-    return [
-        SipUser(str(item.get("sipuid") or ""), str(item.get("name") or ""), str(item.get("callerid") or ""))
-        for item in body
-        if isinstance(item, dict) and item.get("sipuid")
-    ]
+    return body
+
+
+def list_sip_users() -> list[SipUser]:
+    """Every SIP account of the Placetel account, read page by page until a short page comes."""
+    users: list[SipUser] = []
+    seen: set[str] = set()
+    for page in range(1, MAX_SIP_USER_PAGES + 1):
+        items = _sip_users_page(page)
+        for item in items:
+            user = SipUser.from_api(item) if isinstance(item, dict) else None
+            if user and user.sipuid and user.sipuid.lower() not in seen:
+                seen.add(user.sipuid.lower())
+                users.append(user)
+        if len(items) < SIP_USERS_PER_PAGE:
+            return users
+    log.warning("Placetel GET /sip_users: stopped after %s pages", MAX_SIP_USER_PAGES)
+    return users
+
+
+class _SipUserCache:
+    """Process-local cache of the SIP users (or of the error that fetching them gave), per app."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.key: str | None = None
+        self.expires = 0.0
+        self.value: list[SipUser] | PlacetelError | None = None
+
+
+def _cache() -> _SipUserCache:
+    return current_app.extensions.setdefault("placetel_sip_users", _SipUserCache())
+
+
+def _cache_key(token: str) -> str:
+    # A new token or API URL must not be answered from what the old one fetched.
+    return hashlib.sha256(f"{current_app.config['PLACETEL_API_URL']}\n{token}".encode()).hexdigest()
+
+
+def sip_users(fetch: bool = True, fresh: bool = False) -> list[SipUser] | None:
+    """The SIP users, from a cache of SIP_USERS_CACHE_SECONDS; raises PlacetelError (also a cached one).
+
+    `fetch=False` never contacts Placetel and returns None when nothing fresh is
+    cached (for code that must not wait on the network); `fresh=True` skips the cache.
+    """
+    token = _api_token()
+    cache, key = _cache(), _cache_key(token)
+    with cache.lock:
+        hit = cache.key == key and cache.expires > time.monotonic() and not fresh
+        value = cache.value if hit else None
+    if value is None:
+        if not fetch:
+            return None
+        try:
+            value = list_sip_users()
+        except PlacetelError as exc:
+            value = exc
+        with cache.lock:
+            cache.key, cache.expires, cache.value = key, time.monotonic() + SIP_USERS_CACHE_SECONDS, value
+    if isinstance(value, PlacetelError):
+        raise value
+    return value
+
+
+def sip_users_by_uid(fetch: bool = True) -> dict[str, SipUser] | None:
+    """SIP UID (lower case) → SipUser from the cache, or None when unknown (no token, unreachable)."""
+    try:
+        users = sip_users(fetch=fetch)
+    except PlacetelError:
+        return None
+    return None if users is None else {user.sipuid.lower(): user for user in users}
 
 
 @dataclass
@@ -366,14 +387,11 @@ class ConnectionReport:
 
 
 def check_connection() -> ConnectionReport:
-    """Fetch the SIP accounts and compare them with the account mapping; raises PlacetelError."""
-    from . import site_settings
-
-    sip_users = list_sip_users()
-    known = {user.sipuid.lower() for user in sip_users}
-    mapping = stored_accounts()
-    unknown = [(name, uid) for name, uid in mapping.items() if uid.lower() not in known]
-    return ConnectionReport(sip_users, unknown)
+    """Fetch all SIP accounts afresh (refreshing the cache) and compare them with the assigned ones."""
+    users = sip_users(fresh=True)
+    known = {user.sipuid.lower() for user in users}
+    unknown = [(name, uid) for name, uid in stored_accounts().items() if uid.lower() not in known]
+    return ConnectionReport(users, unknown)
 
 
 # --------------------------------------------------------------------------- contacts (Placetel's phonebook)

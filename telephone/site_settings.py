@@ -14,22 +14,11 @@ from sqlalchemy import select
 
 from . import crypto
 from .extensions import db
-from .models import Setting, User
+from .models import Setting
 
 
 class InvalidSetting(ValueError):
     """A value was refused; the message says why, in German."""
-
-
-def _validate_accounts(value: str) -> str:
-    from .placetel import AccountMappingError, parse_account_mapping
-
-    usernames = set(db.session.scalars(select(User.username)))
-    try:
-        parse_account_mapping(value, usernames)
-    except AccountMappingError as exc:
-        raise InvalidSetting(str(exc)) from exc
-    return value.strip()
 
 
 def _validate_region(value: str) -> str:
@@ -58,15 +47,6 @@ def _positive_int(value: str) -> str:
     return str(number)
 
 
-def _validate_number_assignments(value: str) -> str:
-    from .banners import parse_number_assignments
-
-    try:
-        parse_number_assignments(value, set(db.session.scalars(select(User.username))))
-    except ValueError as exc:
-        raise InvalidSetting(str(exc)) from exc
-    return value.strip()
-
 MIN_API_TOKEN_LENGTH = 16
 
 
@@ -86,19 +66,19 @@ class SettingSpec:
     default: str
     validate: Callable[[str], str] = _text
     secret: bool = False
+    # Settings kept as rows by a domain module: `load` renders them as text, `store` replaces them.
+    load: Callable[[], str] | None = None
+    store: Callable[[str], None] | None = None
 
 
 SPECS: dict[str, SettingSpec] = {
     "placetel.api_token": SettingSpec("", secret=True),
     "placetel.shared_secret": SettingSpec("", secret=True),
-    "placetel.accounts": SettingSpec("", _validate_accounts),
     # Bearer token for other programs using GET /api/v1/lookup
     "api.token": SettingSpec("", _validate_api_token, secret=True),
     "numbers.default_region": SettingSpec("", _validate_region),
     # Who sees call banners: "all" users (Xentral's behaviour) or only "affected" ones
     "calls.routing": SettingSpec("all", _choice("all", "affected")),
-    # Lines `number:user1,user2`: who is concerned by calls to a dialled number
-    "calls.number_assignments": SettingSpec("", _validate_number_assignments),
     # Ringing calls without an end event are closed after this many minutes
     "calls.expire_minutes": SettingSpec("2", _positive_int),
     "phonebook.max_per_upload": SettingSpec("5000", _positive_int),
@@ -115,6 +95,16 @@ SPECS: dict[str, SettingSpec] = {
     # "1": 24 and 31 December count as holidays (most offices close)
     "routing.christmas_eve_closed": SettingSpec("1", _choice("0", "1")),
 }
+
+
+def register_row_setting(key: str, validate: Callable[[str], str], load: Callable[[], str],
+                         store: Callable[[str], None]) -> None:
+    """Let a domain module keep a setting as rows, e.g. `placetel.accounts` (sip_accounts.py).
+
+    `get` then returns `load()`, `set_value` validates and calls `store(value)`; this
+    module stays free of domain imports (the domain module registers at its import).
+    """
+    SPECS[key] = SettingSpec("", validate, load=load, store=store)
 
 
 def spec(key: str) -> SettingSpec:
@@ -142,6 +132,8 @@ def _stored() -> dict[str, str]:
 def get(key: str) -> str:
     """The value of a setting (decrypted for secrets), or its default."""
     item = spec(key)
+    if item.load is not None:
+        return item.load()
     stored = _stored().get(key, "")
     if stored == "":
         return item.default
@@ -161,6 +153,9 @@ def set_value(key: str, value: str) -> None:
     """Validate and store a setting (encrypting secrets); raises InvalidSetting. Caller commits."""
     item = spec(key)
     value = item.validate(value or "")
+    if item.store is not None:
+        item.store(value)
+        return
     g.pop("_site_settings", None)
     stored = crypto.encrypt(value) if item.secret else value
     row = db.session.get(Setting, key)

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 from werkzeug.serving import make_server
@@ -122,6 +123,32 @@ class ReceivedRequest:
         return json.loads(self.body)
 
 
+def sip_users_page(sip_users: list[dict], query: dict[str, list[str]]) -> list[dict]:
+    """One page of GET /sip_users as Placetel pages it: `page` from 1, `per_page` 25 by default, 100 at most."""
+    def number(key: str, default: int) -> int:
+        value = (query.get(key) or [""])[0]
+        return int(value) if value.isdigit() and int(value) > 0 else default
+
+    per_page = min(number("per_page", 25), 100)
+    start = (number("page", 1) - 1) * per_page
+    return sip_users[start:start + per_page]
+
+
+def many_sip_users(count: int) -> list[dict]:
+    """`count` SIP users as Placetel lists them (every third offline), for paging tests."""
+    return [{"id": index, "sipuid": f"7770{index:05d}@fpbx.de", "name": f"Telefon {index:03d}",
+             "callerid": f"+4922199{index:04d}", "did": str(100 + index), "online": index % 3 != 0,
+             "type": "standard", "username": f"7770{index:05d}", "domain": "fpbx.de"}
+            for index in range(1, count + 1)]
+
+
+def paged_sip_users(sip_users: list[dict]):
+    """A requests-mock callback answering GET /sip_users from `sip_users`, paged like Placetel."""
+    def answer(request, context):
+        return sip_users_page(sip_users, parse_qs(urlsplit(request.url).query))
+    return answer
+
+
 @dataclass
 class FakePlacetel:
     """Answers like Placetel's REST API v2: POST /calls → 201 empty, GET /sip_users → the list, /contacts."""
@@ -154,8 +181,9 @@ def _handler(fake: FakePlacetel):
 
         def do_GET(self):  # noqa: N802
             self._record()
-            if self.path == "/v2/sip_users":
-                self._json(200, fake.sip_users)
+            url = urlsplit(self.path)
+            if url.path == "/v2/sip_users":
+                self._json(200, sip_users_page(fake.sip_users, parse_qs(url.query)))
             else:
                 self._json(404, {"error": "Not found"})
 

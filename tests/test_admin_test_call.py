@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import select
 
 from telephone import events
-from telephone import test_call as test_calls
+from telephone import trial_call as test_calls
 from telephone.extensions import db
 from telephone.models import Call, CallEvent
 

@@ -6,7 +6,9 @@ import requests
 
 from telephone import placetel, site_settings
 from telephone.extensions import db
-from telephone.models import Setting
+from sqlalchemy import select
+
+from telephone.models import Setting, User
 
 from .conftest import make_user
 
@@ -63,7 +65,7 @@ def test_list_sip_users_reads_the_documented_fields_and_ignores_extra_ones(app, 
     with app.test_request_context():
         users = placetel.list_sip_users()
     assert users == [
-        placetel.SipUser("777123456@fpbx.de", "Anna Schreibtisch", "+49221999000"),
+        placetel.SipUser("777123456@fpbx.de", "Anna Schreibtisch", "+49221999000", online=True),
         placetel.SipUser("777654321@fpbx.de", "Empfang", "+49221999001"),
     ]
     assert requests_mock.last_request.headers["Authorization"] == f"Bearer {TOKEN}"
@@ -162,19 +164,21 @@ def test_token_that_is_not_a_header_value_is_not_leaked(app, requests_mock, capl
     assert requests_mock.call_count == 0
 
 
-def test_sipuid_for_uses_the_mapping_and_skips_faulty_stored_lines(app):
+def test_sipuid_for_reads_the_assigned_rows_and_follows_a_renamed_user(app):
     make_user(app, "anna")
     make_user(app, "ben")
     with app.app_context():
-        # Stored directly: a mapping saved before a user was renamed or with a typo must not break dialling.
-        db.session.merge(Setting(
-            key="placetel.accounts",
-            value="# Büro\nkaputt\nanna:kein-sip\nanna:777123456@fpbx.de\nben : 777654321@fpbx.de\n"
-                  "anna:777000000@fpbx.de\nweg:777111111@fpbx.de"))
+        site_settings.set_value("placetel.accounts", "# Büro\nanna:777123456@fpbx.de\nben : 777654321@FPBX.de")
         db.session.commit()
         assert placetel.sipuid_for("anna") == "777123456@fpbx.de"
         assert placetel.sipuid_for("ben") == "777654321@fpbx.de"
         assert placetel.sipuid_for("chef") is None
+        assert placetel.account_usernames_for(" 777654321@fpbx.DE") == ["ben"]
+        # The mapping is a foreign key, not text: renaming a user keeps their phone.
+        db.session.scalar(select(User).where(User.username == "anna")).username = "anna.schmidt"
+        db.session.commit()
+        assert placetel.sipuid_for("anna.schmidt") == "777123456@fpbx.de"
+        assert placetel.stored_accounts() == {"anna.schmidt": "777123456@fpbx.de", "ben": "777654321@fpbx.de"}
 
 
 def test_sipuid_for_without_mapping(app):

@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from .. import dialling, directory
+from .. import dialling, directory, presence
 from ..extensions import htmx
 from . import bp
 
@@ -37,4 +37,11 @@ def phone():
     page = directory.search(query, request.args.get("page", 1, type=int), current_app.config["PAGE_SIZE"])
     if htmx and htmx.target == "phonebook":
         return render_template("calls/_phonebook.html", page=page, query=query)
+    # The "Kollegen" list loads right after the page (calls.colleagues): the page never waits on Placetel.
     return render_template("calls/phone.html", page=page, query=query)
+
+
+@bp.get("/colleagues")
+def colleagues():
+    """The Telefon page's "Kollegen" list (HTMX fragment, polled): who is ringing, on the phone or free."""
+    return render_template("calls/_colleagues.html", colleagues=presence.colleagues(current_user))

@@ -1,9 +1,10 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, IntegerField, PasswordField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, IntegerField, PasswordField, RadioField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
 from ..auth.forms import LANGUAGE_CHOICES
+from ..sip_accounts import MAX_NUMBER_NAME, SIPUID_PATTERN
 
 
 class TelephonyForm(FlaskForm):
@@ -14,15 +15,11 @@ class TelephonyForm(FlaskForm):
     clear_shared_secret = BooleanField(_l("Shared Secret löschen"))
     lookup_token = PasswordField(_l("API-Token für die Nummernsuche anderer Programme"))
     clear_lookup_token = BooleanField(_l("API-Token der Nummernsuche löschen"))
-    accounts = TextAreaField(_l("Account-Liste (eine Zeile je Benutzer: Benutzername:SIP-UID)"))
     default_region = StringField(_l("Land für Nummern ohne Vorwahl"), validators=[Length(max=2)])
     routing = RadioField(
         _l("Anruf-Benachrichtigungen"),
         choices=[("all", _l("an alle Benutzer")), ("affected", _l("nur an Betroffene"))],
         default="all",
-    )
-    number_assignments = TextAreaField(
-        _l("Zuständigkeiten je angerufener Nummer (eine Zeile: Nummer:benutzer1,benutzer2)")
     )
     expire_minutes = IntegerField(
         _l("Anrufe ohne Ende-Meldung schließen nach (Minuten)"),
@@ -43,3 +40,26 @@ class UserForm(FlaskForm):
     locale = SelectField(_l("Sprache"), choices=LANGUAGE_CHOICES, default="de")
     password = PasswordField(_l("Passwort (leer lassen: Einmal-Passwort erzeugen)"),
                              validators=[Optional(), Length(min=8, message=_l("Mindestens 8 Zeichen."))])
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class SipAccountForm(FlaskForm):
+    """The user's phone: picked from Placetel's SIP users, or typed when the list is missing."""
+
+    sipuid = StringField(_l("SIP-UID"), filters=[_strip], validators=[
+        Optional(), Length(max=120, message=_l("Bitte höchstens %(max)d Zeichen.")),
+        Regexp(SIPUID_PATTERN, message=_l("Das ist keine gültige SIP-UID (z. B. 777123456@fpbx.de).")),
+    ])
+
+
+class NumberAssignmentForm(FlaskForm):
+    """One of the office's numbers that rings this user, with its name ("Zentrale")."""
+
+    number = StringField(_l("Rufnummer"), filters=[_strip],
+                         validators=[DataRequired(_l("Bitte eine Rufnummer eingeben.")), Length(max=64)],
+                         render_kw={"list": "office-numbers", "inputmode": "tel", "autocomplete": "off"})
+    name = StringField(_l("Name der Rufnummer"), filters=[_strip], validators=[
+        Length(max=MAX_NUMBER_NAME, message=_l("Bitte höchstens %(max)d Zeichen."))])

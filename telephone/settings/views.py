@@ -5,23 +5,23 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
-from .. import placetel, site_settings
+from .. import placetel, sip_accounts, site_settings
 from ..auth.accounts import UserExists, create_user, one_time_password
 from ..auth.decorators import admin_required
 from ..extensions import db
 from ..models import Role, User
 from . import bp
+from .accounts_views import phone_context
 from .forms import TelephonyForm, UserForm
 
 # form field → (setting key, is secret)
 TELEPHONY_FIELDS = {
     "api_token": "placetel.api_token",
     "shared_secret": "placetel.shared_secret",
-    "accounts": "placetel.accounts",
     "default_region": "numbers.default_region",
     "routing": "calls.routing",
-    "number_assignments": "calls.number_assignments",
     "expire_minutes": "calls.expire_minutes",
     "lookup_token": "api.token",
 }
@@ -40,7 +40,9 @@ def _secret_states() -> dict[str, bool]:
 
 def render_telephony(form: TelephonyForm, status: int = 200, **context):
     """The Telefonie page; other features (connection test, test call) add their context."""
-    return render_template("settings/telephony.html", form=form, secrets=_secret_states(), **context), status
+    return render_template("settings/telephony.html", form=form, secrets=_secret_states(),
+                           phone_users=sip_accounts.users_with_phones(), office_numbers=sip_accounts.office_numbers(),
+                           **context), status
 
 
 @bp.route("/telephony", methods=["GET", "POST"])
@@ -74,7 +76,7 @@ def telephony():
 
 @bp.get("/users")
 def users():
-    rows = db.session.scalars(select(User).order_by(User.username)).all()
+    rows = db.session.scalars(select(User).options(selectinload(User.sip_account)).order_by(User.username)).all()
     return render_template("settings/users.html", users=rows)
 
 
@@ -121,7 +123,7 @@ def user_edit(user_id: int):
             db.session.commit()
             flash(_("Benutzer „%(name)s“ gespeichert.", name=user.username), "success")
             return redirect(url_for("settings.users"))
-    return render_template("settings/user_form.html", form=form, user=user), 422 if form.errors else 200
+    return render_template("settings/user_form.html", form=form, **phone_context(user)), 422 if form.errors else 200
 
 
 @bp.post("/users/<int:user_id>/reset-password")

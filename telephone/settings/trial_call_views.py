@@ -5,7 +5,7 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from .. import test_call as test_calls
+from .. import trial_call
 from ..extensions import htmx
 from . import bp
 
@@ -15,8 +15,8 @@ def test_call():
     """Send a signed test call through the own webhook (admins only, see the bp's before_request)."""
     number = request.form.get("number", "").strip()
     try:
-        test_calls.start_test_call(current_app._get_current_object(), number, current_user)
-    except test_calls.TestCallError as exc:
+        trial_call.start_trial_call(current_app._get_current_object(), number, current_user)
+    except trial_call.TrialCallError as exc:
         error, message, status = str(exc), None, 422
     else:
         error, message, status = None, _("Testanruf gesendet"), 200

@@ -16,27 +16,26 @@ from urllib.parse import urlencode
 from flask import Flask, url_for
 from flask_babel import gettext as _
 
-from . import numbers, site_settings
+from . import numbers, sip_accounts, site_settings
 from .models import User
-from .placetel import SIGNATURE_HEADER, accounts_by_sipuid, sign
+from .placetel import SIGNATURE_HEADER, sign
 
 log = logging.getLogger(__name__)
 
 PAUSE_SECONDS = 2.0
 
 
-class TestCallError(ValueError):
+class TrialCallError(ValueError):
     """The test call cannot be sent; the message says why, in German."""
 
 
-def sipuid_for_test_call(user: User) -> str | None:
-    """The admin's own mapped SIP account, else the first mapped one."""
-    mapping = accounts_by_sipuid(site_settings.get("placetel.accounts"))
-    own = next((sipuid for sipuid, username in mapping.items() if username == user.username), None)
-    return own or next(iter(mapping), None)
+def sipuid_for_trial_call(user: User) -> str | None:
+    """The admin's own SIP account, else the first one assigned."""
+    accounts = sip_accounts.stored_accounts()
+    return accounts.get(user.username) or next(iter(accounts.values()), None)
 
 
-def test_call_bodies(call_id: str, number: str, sipuid: str, duration: int) -> list[bytes]:
+def trial_call_bodies(call_id: str, number: str, sipuid: str, duration: int) -> list[bytes]:
     """Form bodies shaped like Placetel's (keys in alphabetical order) for one answered call."""
     events = [
         {"call_id": call_id, "direction": "in", "event": "IncomingCall", "from": number},
@@ -47,16 +46,17 @@ def test_call_bodies(call_id: str, number: str, sipuid: str, duration: int) -> l
     return [urlencode(sorted(fields.items())).encode() for fields in events]
 
 
-def start_test_call(app: Flask, number: str, user: User, pause: float | None = None) -> str:
+def start_trial_call(app: Flask, number: str, user: User, pause: float | None = None) -> str:
     """Validate, then send the test call in the background; returns its call_id."""
     if not numbers.to_e164(number):
-        raise TestCallError(_("Bitte eine gültige Rufnummer eingeben, z. B. 0221 999000."))
-    sipuid = sipuid_for_test_call(user)
+        raise TrialCallError(_("Bitte eine gültige Rufnummer eingeben, z. B. 0221 999000."))
+    sipuid = sipuid_for_trial_call(user)
     if sipuid is None:
-        raise TestCallError(_("Es ist noch kein Telefon zugeordnet: bitte zuerst die Account-Liste ausfüllen."))
+        raise TrialCallError(_("Es ist noch kein Telefon zugeordnet: bitte zuerst bei einem Benutzer einen "
+                               "SIP-Account wählen (Einstellungen → Benutzer)."))
     pause = PAUSE_SECONDS if pause is None else pause
     call_id = secrets.token_hex(32)
-    bodies = test_call_bodies(call_id, number.strip(), sipuid, duration=max(1, round(pause)))
+    bodies = trial_call_bodies(call_id, number.strip(), sipuid, duration=max(1, round(pause)))
     secret = site_settings.get("placetel.shared_secret")
     notify_url = url_for("calls.notify")
     _spawn(lambda: _post_events(app, notify_url, bodies, secret, pause))
