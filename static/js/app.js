@@ -113,6 +113,15 @@
     var target = button && button.closest(button.getAttribute("data-dismiss-closest"));
     if (target) target.remove();
   });
+
+  // <input data-enter-searches>: Enter searches at once instead of submitting the surrounding form
+  // (htmx trigger filters would need eval, which the Content-Security-Policy forbids).
+  document.addEventListener("keydown", function (event) {
+    var input = event.target.closest && event.target.closest("[data-enter-searches]");
+    if (!input || event.key !== "Enter") return;
+    event.preventDefault();
+    if (window.htmx) htmx.trigger(input, "search");
+  });
 })();
 
 // ------------------------------------------------------------------ "URL kopieren"
