@@ -87,17 +87,17 @@ def test_admin_assigns_phone_and_number_and_sees_presence(browser, office, viewp
 
     # The Telefon page: Anna is free, then her Zentrale rings, then she is on the phone (live, no reload).
     page.goto(f"{base}/calls/phone")
-    page.wait_for_function("window.__sseOpen === true", timeout=10000)
+    page.wait_for_function("() => window.__sseOpen === true", timeout=10000)
     anna_entry = page.locator(".colleague[data-username=anna]")
     anna_entry.wait_for(timeout=5000)
     assert "frei" in anna_entry.inner_text() and "online" in anna_entry.inner_text()
     call = {"call_id": "e" * 64, "direction": "in", "from": "06131123456", "to": "0221999000"}
     assert notify(base, SECRET, event="IncomingCall", **call).status_code == 200
-    page.wait_for_function("document.querySelector('.colleague[data-username=anna]')?.innerText.includes('klingelt')",
+    page.wait_for_function("() => document.querySelector('.colleague[data-username=anna]')?.innerText.includes('klingelt')",
                            timeout=5000)
     _shot(page, "4-telefon-ringing", viewport)
     notify(base, SECRET, event="CallAccepted", peer=ANNA_PHONE, **call)
-    page.wait_for_function("document.querySelector('.colleague[data-username=anna]')?.innerText.includes('im Gespräch')",
+    page.wait_for_function("() => document.querySelector('.colleague[data-username=anna]')?.innerText.includes('im Gespräch')",
                            timeout=5000)
     banner = page.locator(f"#call-{'e' * 64}")
     page.wait_for_function(f"document.querySelector('#call-{'e' * 64}')?.innerText.includes('Anna Schmidt: im Gespräch')",

@@ -49,7 +49,7 @@ def test_admin_sets_up_desk_phones_and_pushes_to_placetel(browser, devices_serve
     url = page.input_value("#url-yealink")
     assert url.startswith(f"{base}/directory/yealink.xml?token=")
     yealink.get_by_role("button", name="URL kopieren").click()
-    page.wait_for_function("document.querySelector('#device-yealink [data-copy]').textContent === 'Kopiert'")
+    page.wait_for_function("() => document.querySelector('#device-yealink [data-copy]').textContent === 'Kopiert'")
     assert page.evaluate("navigator.clipboard.readText()") == url
 
     # The phone fetches its directory; the page then says so.

@@ -158,7 +158,7 @@ def test_refused_stream_is_retried_with_growing_pauses_then_banners_arrive(brows
         assert 3 <= len(attempts) <= 7, attempts
         assert all(later >= earlier for earlier, later in zip(pauses, pauses[1:])), attempts
         app.config["EVENT_STREAM_LIMIT"] = None
-        page.wait_for_function("window.__sseOpen === true", timeout=20000)
+        page.wait_for_function("() => window.__sseOpen === true", timeout=20000)
         call_id = "5" * 64
         notify(base, SECRET, call_id=call_id, direction="in", event="IncomingCall",
                **{"from": "06131123456", "to": "0221999000"})
