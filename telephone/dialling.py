@@ -72,9 +72,9 @@ def dial(user: User, text: str | None) -> DialOutcome:
         placetel.start_call(sipuid, e164, from_name=_from_name(e164))
     except placetel.PlacetelError as exc:
         call.status = CallStatus.DIAL_FAILED.value
-        call.outcome = str(exc)
+        call.outcome = exc.message_for(user)
         db.session.commit()
-        return DialOutcome(False, str(exc), parsed.raw, e164, tel_link=tel_link)
+        return DialOutcome(False, call.outcome, parsed.raw, e164, tel_link=tel_link)
     call.outcome = _("Ihr Telefon klingelt – nehmen Sie ab, um %(number)s anzurufen.", number=shown)
     db.session.commit()
     return DialOutcome(True, call.outcome, parsed.raw, e164)

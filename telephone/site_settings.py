@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import phonenumbers
-from flask import g, has_request_context
+from flask import current_app, g, has_request_context
 from sqlalchemy import select
 
 from . import crypto
@@ -34,7 +34,7 @@ def _validate_accounts(value: str) -> str:
 
 def _validate_region(value: str) -> str:
     region = value.strip().upper()
-    if region not in phonenumbers.SUPPORTED_REGIONS:
+    if region and region not in phonenumbers.SUPPORTED_REGIONS:  # empty: back to the default
         raise InvalidSetting(f"„{value}“ ist kein Ländercode (z. B. DE, AT, CH).")
     return region
 
@@ -86,6 +86,14 @@ class SettingSpec:
     default: str
     validate: Callable[[str], str] = _text
     secret: bool = False
+    # A setting whose default comes from the configuration (environment) names its config key.
+    config_default: str = ""
+
+    def effective_default(self) -> str:
+        """The value in force while nothing is stored."""
+        if self.config_default:
+            return str(current_app.config.get(self.config_default) or self.default)
+        return self.default
 
 
 SPECS: dict[str, SettingSpec] = {
@@ -94,7 +102,7 @@ SPECS: dict[str, SettingSpec] = {
     "placetel.accounts": SettingSpec("", _validate_accounts),
     # Bearer token for other programs using GET /api/v1/lookup
     "api.token": SettingSpec("", _validate_api_token, secret=True),
-    "numbers.default_region": SettingSpec("", _validate_region),
+    "numbers.default_region": SettingSpec("DE", _validate_region, config_default="TELEPHONE_DEFAULT_REGION"),
     # Who sees call banners: "all" users (Xentral's behaviour) or only "affected" ones
     "calls.routing": SettingSpec("all", _choice("all", "affected")),
     # Lines `number:user1,user2`: who is concerned by calls to a dialled number
@@ -129,11 +137,11 @@ def _stored() -> dict[str, str]:
 
 
 def get(key: str) -> str:
-    """The value of a setting (decrypted for secrets), or its default."""
+    """The value of a setting (decrypted for secrets), or its effective default."""
     item = spec(key)
     stored = _stored().get(key, "")
     if stored == "":
-        return item.default
+        return item.effective_default()
     return crypto.decrypt(stored) if item.secret else stored
 
 

@@ -146,5 +146,5 @@ def telephony_test_connection():
     try:
         report = placetel.check_connection()
     except placetel.PlacetelError as exc:
-        return render_template("settings/_connection_result.html", error=str(exc), report=None)
+        return render_template("settings/_connection_result.html", error=exc.message_for(current_user), report=None)
     return render_template("settings/_connection_result.html", error=None, report=report)
