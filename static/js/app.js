@@ -63,6 +63,20 @@
     });
   });
 
+  // A form answered 422 comes back with its errors: bring the first wrong field into view and focus it,
+  // so that on a phone the message is not hidden below the fold.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (!event.detail.xhr || event.detail.xhr.status !== 422) return;
+    var target = event.detail.target || document.body;
+    var invalid = target.querySelector("[aria-invalid=true]");
+    if (!invalid) return;
+    // After htmx's own scrolling (boosted forms scroll to the top once settled).
+    setTimeout(function () {
+      invalid.focus({ preventScroll: true });
+      invalid.scrollIntoView({ block: "center" });
+    }, 0);
+  });
+
   // A new request clears an old failure message.
   document.addEventListener("htmx:beforeRequest", function () {
     var box = document.getElementById("request-error");

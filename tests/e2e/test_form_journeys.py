@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from telephone import site_settings
 from telephone.extensions import db
@@ -84,6 +85,7 @@ def test_first_login_with_one_time_password_and_a_mismatched_change(page, base, 
     error = error_of(page, "new_password_repeat")
     error.wait_for()
     assert error.inner_text() == "Die Passwörter stimmen nicht überein."
+    expect(error).to_be_in_viewport()
     assert page.get_by_label("Anzeigename").input_value() == "Chefin Weber"  # typed values are kept
     shot(page, "account-mismatch", viewport)
 
@@ -114,7 +116,8 @@ def test_address_with_a_bad_email_is_corrected_and_saved(page, base, app, viewpo
     error = error_of(page, "email")
     error.wait_for()
     assert error.inner_text() == "Bitte eine gültige E-Mail-Adresse eingeben (z. B. name@firma.de)."
-    assert error.is_visible()
+    expect(error).to_be_in_viewport()  # also on a phone, where the field is below the fold
+    expect(page.get_by_label("E-Mail")).to_be_focused()
     assert page.get_by_label("Name").input_value() == "Müller Maschinenbau GmbH"
     assert page.get_by_label("Ort").input_value() == "Mainz"
     assert page.get_by_label("E-Mail").input_value() == "kaputt@"
@@ -158,6 +161,7 @@ def test_contact_person_with_a_bad_number_and_a_bad_email(page, base, app, viewp
     error = error_of(page, "email")
     error.wait_for()
     assert error.inner_text() == "Bitte eine gültige E-Mail-Adresse eingeben (z. B. name@firma.de)."
+    expect(error).to_be_in_viewport()
     assert page.get_by_label("Name").input_value() == "Anna Schmidt"
     assert page.get_by_label("Telefon").input_value() == "12ab"
     shot(page, "contact-error", viewport)
@@ -195,6 +199,7 @@ def test_telephony_settings_on_a_fresh_install(page, base, app, viewport):
         error = error_of(page, "default_region")
         error.wait_for()
         assert error.inner_text() == "„XX“ ist kein Ländercode (z. B. DE, AT, CH)."
+        expect(error).to_be_in_viewport()
         assert page.get_by_label("Land für Nummern ohne Vorwahl").input_value() == "XX"
         shot(page, "telephony-error", viewport)
 
