@@ -96,7 +96,9 @@ def test_the_region_default_follows_the_environment(database_url):
         make_user(app, "chef", admin=True)
         client = app.test_client()
         client.post("/login", data={"username": "chef", "password": "geheim-123"})
-        assert re.search(r'id="default_region"[^>]*value="AT"', client.get("/settings/telephony").text)
+        page = client.get("/settings/telephony").text
+        assert re.search(r'id="default_region"[^>]*value="AT"', page)
+        assert "Leer gelassen gilt die Voreinstellung AT." in page
     finally:
         with app.app_context():
             conftest._empty_tables()

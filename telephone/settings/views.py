@@ -40,7 +40,9 @@ def _secret_states() -> dict[str, bool]:
 
 def render_telephony(form: TelephonyForm, status: int = 200, **context):
     """The Telefonie page; other features (connection test, test call) add their context."""
-    return render_template("settings/telephony.html", form=form, secrets=_secret_states(), **context), status
+    region_default = site_settings.spec("numbers.default_region").effective_default()
+    return render_template("settings/telephony.html", form=form, secrets=_secret_states(),
+                           region_default=region_default, **context), status
 
 
 @bp.route("/telephony", methods=["GET", "POST"])

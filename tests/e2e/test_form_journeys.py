@@ -22,6 +22,7 @@ pytestmark = pytest.mark.csrf  # the browser posts real CSRF tokens, as in produ
 SHOTS = Path("/work/shots/forms")
 VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 TOKEN = "pt-token-4711-abcdef-secret"
+BAD_EMAIL = "Bitte eine gültige E-Mail-Adresse eingeben (z. B. name@firma.de)."
 
 
 @pytest.fixture(params=sorted(VIEWPORTS))
@@ -63,6 +64,24 @@ def error_of(page, field_id: str):
     return page.locator(f"#{field_id}-errors")
 
 
+def expect_error(page, field_id: str, text: str) -> None:
+    """The form came back with `text` under the field, in view (also on a phone, below the fold)."""
+    error = error_of(page, field_id)
+    error.wait_for()
+    assert error.inner_text() == text
+    expect(error).to_be_in_viewport()
+
+
+def fill_in(page, values: dict[str, str]) -> None:
+    for label, value in values.items():
+        page.get_by_label(label, exact=True).fill(value)
+
+
+def assert_kept(page, values: dict[str, str]) -> None:
+    """What was typed is still in the fields."""
+    assert {label: page.get_by_label(label, exact=True).input_value() for label in values} == values
+
+
 def save(page) -> None:
     page.get_by_role("button", name="Speichern", exact=True).click()
 
@@ -82,10 +101,7 @@ def test_first_login_with_one_time_password_and_a_mismatched_change(page, base, 
     page.get_by_label("Neues Passwort wiederholen").fill("mein-neues-passwrot")
     save(page)
 
-    error = error_of(page, "new_password_repeat")
-    error.wait_for()
-    assert error.inner_text() == "Die Passwörter stimmen nicht überein."
-    expect(error).to_be_in_viewport()
+    expect_error(page, "new_password_repeat", "Die Passwörter stimmen nicht überein.")
     assert page.get_by_label("Anzeigename").input_value() == "Chefin Weber"  # typed values are kept
     shot(page, "account-mismatch", viewport)
 
@@ -107,21 +123,13 @@ def test_address_with_a_bad_email_is_corrected_and_saved(page, base, app, viewpo
     make_user(app, "anna")
     log_in(page, base, "anna")
     page.get_by_role("button", name="Neue Adresse").click()
-    page.get_by_label("Name").fill("Müller Maschinenbau GmbH")
-    page.get_by_label("Ort").fill("Mainz")
-    page.get_by_label("E-Mail").fill("kaputt@")
-    page.get_by_label("Telefon").fill("06131 123456")
+    typed = {"Name": "Müller Maschinenbau GmbH", "Ort": "Mainz", "E-Mail": "kaputt@", "Telefon": "06131 123456"}
+    fill_in(page, typed)
     save(page)
 
-    error = error_of(page, "email")
-    error.wait_for()
-    assert error.inner_text() == "Bitte eine gültige E-Mail-Adresse eingeben (z. B. name@firma.de)."
-    expect(error).to_be_in_viewport()  # also on a phone, where the field is below the fold
+    expect_error(page, "email", BAD_EMAIL)
     expect(page.get_by_label("E-Mail")).to_be_focused()
-    assert page.get_by_label("Name").input_value() == "Müller Maschinenbau GmbH"
-    assert page.get_by_label("Ort").input_value() == "Mainz"
-    assert page.get_by_label("E-Mail").input_value() == "kaputt@"
-    assert page.get_by_label("Telefon").input_value() == "06131 123456"
+    assert_kept(page, typed)
     shot(page, "address-error", viewport)
 
     page.get_by_label("E-Mail").fill("info@mueller-mainz.de")
@@ -131,11 +139,10 @@ def test_address_with_a_bad_email_is_corrected_and_saved(page, base, app, viewpo
 
     # Edit: the same error, then fixed.
     page.get_by_role("button", name="Bearbeiten", exact=True).click()
-    page.get_by_label("E-Mail").fill("kaputt@")
-    page.get_by_label("Ort").fill("Wiesbaden")
+    fill_in(page, {"E-Mail": "kaputt@", "Ort": "Wiesbaden"})
     save(page)
-    error_of(page, "email").wait_for()
-    assert page.get_by_label("Ort").input_value() == "Wiesbaden"
+    expect_error(page, "email", BAD_EMAIL)
+    assert_kept(page, {"E-Mail": "kaputt@", "Ort": "Wiesbaden"})
     page.get_by_label("E-Mail").fill("post@mueller-mainz.de")
     save(page)
     page.get_by_text("post@mueller-mainz.de").wait_for()
@@ -153,17 +160,12 @@ def test_contact_person_with_a_bad_number_and_a_bad_email(page, base, app, viewp
     page.get_by_label("Name").fill("Schmidt & Söhne KG")
     save(page)
     page.get_by_role("button", name="Ansprechpartner hinzufügen").click()
-    page.get_by_label("Name").fill("Anna Schmidt")
-    page.get_by_label("E-Mail").fill("anna@")
-    page.get_by_label("Telefon").fill("12ab")
+    typed = {"Name": "Anna Schmidt", "Funktion": "Einkauf", "E-Mail": "anna@", "Telefon": "12ab"}
+    fill_in(page, typed)
     save(page)
 
-    error = error_of(page, "email")
-    error.wait_for()
-    assert error.inner_text() == "Bitte eine gültige E-Mail-Adresse eingeben (z. B. name@firma.de)."
-    expect(error).to_be_in_viewport()
-    assert page.get_by_label("Name").input_value() == "Anna Schmidt"
-    assert page.get_by_label("Telefon").input_value() == "12ab"
+    expect_error(page, "email", BAD_EMAIL)
+    assert_kept(page, typed)
     shot(page, "contact-error", viewport)
 
     page.get_by_label("E-Mail").fill("anna@schmidt-soehne.de")
@@ -196,10 +198,7 @@ def test_telephony_settings_on_a_fresh_install(page, base, app, viewport):
 
         region.fill("XX")
         save(page)
-        error = error_of(page, "default_region")
-        error.wait_for()
-        assert error.inner_text() == "„XX“ ist kein Ländercode (z. B. DE, AT, CH)."
-        expect(error).to_be_in_viewport()
+        expect_error(page, "default_region", "„XX“ ist kein Ländercode (z. B. DE, AT, CH).")
         assert page.get_by_label("Land für Nummern ohne Vorwahl").input_value() == "XX"
         shot(page, "telephony-error", viewport)
 
