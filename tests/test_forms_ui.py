@@ -202,3 +202,19 @@ def test_telefon_page_section_is_not_called_telefonbuch(client, auth):
     main = page[page.index("<main"):]
     assert "<h2>Alle Nummern</h2>" in main
     assert "Telefonbuch" not in main  # the menu's Telefonbuch is the company phonebook
+
+
+def test_an_admin_without_a_phone_learns_how_to_map_himself(client, admin, requests_mock):
+    html = client.post("/calls/dial", data={"number": "0221 123456"}, headers=HTMX).text
+    assert "Account-Liste die Zeile „chef:SIP-UID“" in html
+    assert "Die Administration trägt Sie" not in html
+    assert requests_mock.call_count == 0
+
+
+def test_an_admin_dialling_without_token_is_told_where_to_enter_it(client, admin, app, requests_mock):
+    with app.app_context():
+        site_settings.set_value("placetel.accounts", "chef:777123456@fpbx.de")
+        db.session.commit()
+    html = client.post("/calls/dial", data={"number": "0221 123456"}, headers=HTMX).text
+    assert "Placetel-Portal unter Administration → Einstellungen → API" in html
+    assert "wenden Sie sich an die Administration" not in html
