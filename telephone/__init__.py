@@ -61,6 +61,12 @@ def create_app(test_config: dict | None = None) -> Flask:
             db.session.remove()
         return jsonify(status="ok")
 
+    @app.get("/favicon.ico")
+    @public
+    def favicon():
+        """Browsers ask for /favicon.ico whatever the page links; the icon is an SVG."""
+        return redirect(url_for("static", filename="favicon.svg"), code=301)
+
     return app
 
 

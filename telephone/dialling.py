@@ -54,10 +54,7 @@ def dial(user: User, text: str | None) -> DialOutcome:
     tel_link = f"tel:{e164}"
     sipuid = placetel.sipuid_for(user.username)
     if not sipuid:
-        message = _("Ihrem Benutzer ist kein Placetel-Telefon zugeordnet, deshalb kann die Telefonanlage "
-                    "%(number)s nicht für Sie anrufen. Die Administration trägt Sie unter Einstellungen → "
-                    "Telefonie ein. Bis dahin können Sie über den Link mit Ihrem Softphone anrufen.",
-                    number=shown)
+        message = _unmapped_message(user, shown)
         db.session.add(_journal_row(user, parsed, "", CallStatus.DIAL_FAILED, message))
         db.session.commit()
         return DialOutcome(False, message, parsed.raw, e164, tel_link=tel_link)
@@ -72,12 +69,26 @@ def dial(user: User, text: str | None) -> DialOutcome:
         placetel.start_call(sipuid, e164, from_name=_from_name(call.matches))
     except placetel.PlacetelError as exc:
         call.status = CallStatus.DIAL_FAILED.value
-        call.outcome = str(exc)
+        call.outcome = exc.message_for(user)
         db.session.commit()
-        return DialOutcome(False, str(exc), parsed.raw, e164, tel_link=tel_link)
+        return DialOutcome(False, call.outcome, parsed.raw, e164, tel_link=tel_link)
     call.outcome = _("Ihr Telefon klingelt – nehmen Sie ab, um %(number)s anzurufen.", number=shown)
     db.session.commit()
     return DialOutcome(True, call.outcome, parsed.raw, e164)
+
+
+def _unmapped_message(user: User, shown: str) -> str:
+    """Why the PBX cannot dial for a user without a SIP account: admins learn how to map themselves."""
+    if user.is_admin:
+        return _("Ihrem Benutzer ist kein Placetel-Telefon zugeordnet, deshalb kann die Telefonanlage "
+                 "%(number)s nicht für Sie anrufen. Tragen Sie unter Einstellungen → Telefonie in der "
+                 "Account-Liste die Zeile „%(username)s:SIP-UID“ ein („Verbindung testen“ zeigt die "
+                 "SIP-UIDs). Bis dahin können Sie über den Link mit Ihrem Softphone anrufen.",
+                 number=shown, username=user.username)
+    return _("Ihrem Benutzer ist kein Placetel-Telefon zugeordnet, deshalb kann die Telefonanlage "
+             "%(number)s nicht für Sie anrufen. Die Administration trägt Sie unter Einstellungen → "
+             "Telefonie ein. Bis dahin können Sie über den Link mit Ihrem Softphone anrufen.",
+             number=shown)
 
 
 def _journal_row(user: User, parsed: numbers.ParsedNumber, sipuid: str, status: CallStatus,

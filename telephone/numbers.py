@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 import phonenumbers
-from flask import current_app, url_for
+from flask import url_for
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, NumberParseException, PhoneMetadata, PhoneNumberFormat
 from sqlalchemy import select
 
@@ -43,10 +43,10 @@ class ParsedNumber:
 
 
 def default_region() -> str:
-    """The region for numbers written without country code (admin setting, else env)."""
+    """The region for numbers written without country code (admin setting, else env, else DE)."""
     from . import site_settings
 
-    return site_settings.get("numbers.default_region") or current_app.config["TELEPHONE_DEFAULT_REGION"]
+    return site_settings.get("numbers.default_region")
 
 
 def parse(text: str | None, region: str | None = None) -> ParsedNumber:

@@ -146,7 +146,19 @@ def is_sip_id(value: str) -> bool:
 
 
 class PlacetelError(Exception):
-    """A Placetel request failed; `str(exc)` is a German message for the user (never the token)."""
+    """A Placetel request failed; `str(exc)` is a German message for the user (never the token).
+
+    `admin_message`, where set, tells an administrator the concrete reason and what to do
+    (users are told to contact the administration instead); see `message_for`.
+    """
+
+    admin_message: str = ""
+
+    def message_for(self, user) -> str:
+        """The message for `user`: the concrete advice for admins, the general one for everybody else."""
+        if self.admin_message and getattr(user, "is_admin", False):
+            return self.admin_message
+        return str(self)
 
 
 class TokenMissing(PlacetelError):
@@ -155,6 +167,9 @@ class TokenMissing(PlacetelError):
     def __init__(self):
         super().__init__(_("Es ist kein Placetel-API-Token hinterlegt. Bitte wenden Sie sich an die "
                            "Administration (Einstellungen → Telefonie)."))
+        self.admin_message = _("Es ist noch kein Placetel-API-Token gespeichert. Erzeugen Sie ihn im Placetel-Portal "
+                               "unter Administration → Einstellungen → API, tragen Sie ihn unter Einstellungen → "
+                               "Telefonie bei „Placetel API-Token“ ein und speichern Sie.")
 
 
 class TokenRefused(PlacetelError):
@@ -162,7 +177,11 @@ class TokenRefused(PlacetelError):
 
     def __init__(self, status: int):
         super().__init__(_("Placetel hat den API-Token abgelehnt (ungültig oder ohne ausreichende Rechte). "
-                           "Bitte den Token in den Einstellungen → Telefonie prüfen."))
+                           "Bitte wenden Sie sich an die Administration."))
+        self.admin_message = _("Placetel hat den gespeicherten API-Token abgelehnt: Er ist ungültig, widerrufen "
+                               "oder hat zu wenige Rechte. Erzeugen Sie im Placetel-Portal unter Administration → "
+                               "Einstellungen → API einen neuen Token und tragen Sie ihn unter Einstellungen → "
+                               "Telefonie ein.")
         self.status = status
 
 
@@ -198,6 +217,10 @@ class PlacetelUnreachable(PlacetelError):
     def __init__(self):
         super().__init__(_("Placetel ist im Moment nicht erreichbar. Bitte versuchen Sie es in ein paar "
                            "Minuten erneut."))
+        self.admin_message = _("Placetel ist unter %(url)s nicht erreichbar oder antwortet nicht wie erwartet. "
+                               "Prüfen Sie, ob der Server ins Internet darf (Firewall, Proxy) und ob "
+                               "PLACETEL_API_URL stimmt; bei einer Störung bei Placetel versuchen Sie es in ein "
+                               "paar Minuten erneut.", url=current_app.config["PLACETEL_API_URL"])
 
 
 @dataclass(frozen=True)

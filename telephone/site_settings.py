@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import phonenumbers
-from flask import g, has_request_context
+from flask import current_app, g, has_request_context
 from sqlalchemy import select
 
 from . import crypto
@@ -23,7 +23,7 @@ class InvalidSetting(ValueError):
 
 def _validate_region(value: str) -> str:
     region = value.strip().upper()
-    if region not in phonenumbers.SUPPORTED_REGIONS:
+    if region and region not in phonenumbers.SUPPORTED_REGIONS:  # empty: back to the default
         raise InvalidSetting(f"„{value}“ ist kein Ländercode (z. B. DE, AT, CH).")
     return region
 
@@ -69,6 +69,14 @@ class SettingSpec:
     # Settings kept as rows by a domain module: `load` renders them as text, `store` replaces them.
     load: Callable[[], str] | None = None
     store: Callable[[str], None] | None = None
+    # A setting whose default comes from the configuration (environment) names its config key.
+    config_default: str = ""
+
+    def effective_default(self) -> str:
+        """The value in force while nothing is stored."""
+        if self.config_default:
+            return str(current_app.config.get(self.config_default) or self.default)
+        return self.default
 
 
 SPECS: dict[str, SettingSpec] = {
@@ -76,7 +84,7 @@ SPECS: dict[str, SettingSpec] = {
     "placetel.shared_secret": SettingSpec("", secret=True),
     # Bearer token for other programs using GET /api/v1/lookup
     "api.token": SettingSpec("", _validate_api_token, secret=True),
-    "numbers.default_region": SettingSpec("", _validate_region),
+    "numbers.default_region": SettingSpec("DE", _validate_region, config_default="TELEPHONE_DEFAULT_REGION"),
     # Who sees call banners: "all" users (Xentral's behaviour) or only "affected" ones
     "calls.routing": SettingSpec("all", _choice("all", "affected")),
     # Ringing calls without an end event are closed after this many minutes
@@ -130,13 +138,13 @@ def _stored() -> dict[str, str]:
 
 
 def get(key: str) -> str:
-    """The value of a setting (decrypted for secrets), or its default."""
+    """The value of a setting (decrypted for secrets), or its effective default."""
     item = spec(key)
     if item.load is not None:
         return item.load()
     stored = _stored().get(key, "")
     if stored == "":
-        return item.default
+        return item.effective_default()
     return crypto.decrypt(stored) if item.secret else stored
 
 

@@ -9,6 +9,80 @@
     });
   });
 
+  // ------------------------------------------------------------------ failed requests
+  // htmx swaps 2xx and 422 (forms with their errors, see htmx-config in base.html); any other
+  // 4xx/5xx and a lost connection would otherwise do nothing visible, so they get a toast
+  // with the server's own reason when it sent one (errors/_message.html, errors/error.html).
+  var REASON_MAX = 300;
+
+  function serverReason(xhr) {
+    var type = (xhr.getResponseHeader("Content-Type") || "").toLowerCase();
+    var text = xhr.responseText || "";
+    if (!text) return "";
+    if (type.indexOf("json") !== -1) {
+      try { return String(JSON.parse(text).error || ""); } catch (e) { return ""; }
+    }
+    if (type.indexOf("html") === -1) return text.trim().slice(0, REASON_MAX);
+    var doc = new DOMParser().parseFromString(text, "text/html");
+    var alert = doc.querySelector("main [role=alert], main .flash-error, [role=alert], .flash-error");
+    return alert ? alert.textContent.replace(/\s+/g, " ").trim().slice(0, REASON_MAX) : "";
+  }
+
+  function showRequestError(text) {
+    var box = document.getElementById("request-error");
+    if (!box) return;
+    var message = document.createElement("div");
+    message.className = "dial-message dial-error";
+    message.setAttribute("role", "alert");
+    var paragraph = document.createElement("p");
+    paragraph.textContent = text;
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "dial-close";
+    close.setAttribute("aria-label", box.dataset.close || "×");
+    close.textContent = "×";
+    close.addEventListener("click", function () { message.remove(); });
+    message.appendChild(paragraph);
+    message.appendChild(close);
+    box.replaceChildren(message);
+  }
+
+  document.addEventListener("htmx:responseError", function (event) {
+    var xhr = event.detail.xhr;
+    var box = document.getElementById("request-error");
+    if (!box || !xhr) return;
+    var reason = serverReason(xhr);
+    var text = (box.dataset.failed || "").replace("{status}", xhr.status);
+    showRequestError(reason ? text + " " + reason : text);
+  });
+
+  ["htmx:sendError", "htmx:timeout"].forEach(function (name) {
+    document.addEventListener(name, function () {
+      var box = document.getElementById("request-error");
+      if (box) showRequestError(box.dataset.offline || "");
+    });
+  });
+
+  // A form answered 422 comes back with its errors: bring the first wrong field into view and focus it,
+  // so that on a phone the message is not hidden below the fold.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (!event.detail.xhr || event.detail.xhr.status !== 422) return;
+    var target = event.detail.target || document.body;
+    var invalid = target.querySelector("[aria-invalid=true]");
+    if (!invalid) return;
+    // After htmx's own scrolling (boosted forms scroll to the top once settled).
+    setTimeout(function () {
+      invalid.focus({ preventScroll: true });
+      invalid.scrollIntoView({ block: "center" });
+    }, 0);
+  });
+
+  // A new request clears an old failure message.
+  document.addEventListener("htmx:beforeRequest", function () {
+    var box = document.getElementById("request-error");
+    if (box) box.replaceChildren();
+  });
+
   // ------------------------------------------------------------------ call banners
   // One SSE stream per browser: a SharedWorker holds the EventSource and relays
   // its events to every tab, so ten tabs use one connection, not ten. Without

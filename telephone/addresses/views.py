@@ -150,7 +150,7 @@ def contact_delete(address_id: int, contact_id: int):
 @bp.get("/export.csv")
 def export():
     filename = f"adressen-{date.today().isoformat()}.csv"
-    return Response(csv_io.export_csv(), mimetype="text/csv; charset=utf-8",
+    return Response(csv_io.export_csv(), mimetype="text/csv",  # Flask adds "; charset=utf-8"
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 

@@ -1,4 +1,4 @@
-"""Click-to-dial (`POST /calls/dial`) and the Telefon page with its phonebook."""
+"""Click-to-dial (`POST /calls/dial`) and the Telefon page with "Alle Nummern" (every stored number)."""
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -32,7 +32,7 @@ def _back() -> str:
 
 @bp.get("/phone")
 def phone():
-    """The Telefon page: dial any number, and a searchable phonebook of every stored number."""
+    """The Telefon page: dial any number, and "Alle Nummern", a searchable list of every stored number."""
     query = request.args.get("q", "").strip()
     page = directory.search(query, request.args.get("page", 1, type=int), current_app.config["PAGE_SIZE"])
     if htmx and htmx.target == "phonebook":

@@ -40,9 +40,10 @@ def _secret_states() -> dict[str, bool]:
 
 def render_telephony(form: TelephonyForm, status: int = 200, **context):
     """The Telefonie page; other features (connection test, test call) add their context."""
+    region_default = site_settings.spec("numbers.default_region").effective_default()
     return render_template("settings/telephony.html", form=form, secrets=_secret_states(),
                            phone_users=sip_accounts.users_with_phones(), office_numbers=sip_accounts.office_numbers(),
-                           **context), status
+                           region_default=region_default, **context), status
 
 
 @bp.route("/telephony", methods=["GET", "POST"])
@@ -150,5 +151,5 @@ def telephony_test_connection():
     try:
         report = placetel.check_connection()
     except placetel.PlacetelError as exc:
-        return render_template("settings/_connection_result.html", error=str(exc), report=None)
+        return render_template("settings/_connection_result.html", error=exc.message_for(current_user), report=None)
     return render_template("settings/_connection_result.html", error=None, report=report)
