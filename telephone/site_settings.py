@@ -58,6 +58,16 @@ def _positive_int(value: str) -> str:
     return str(number)
 
 
+def _percent(value: str) -> str:
+    try:
+        number = int(value.strip().rstrip("%").strip())
+    except ValueError:
+        raise InvalidSetting(f"„{value}“ ist keine ganze Zahl.") from None
+    if not 0 <= number <= 100:
+        raise InvalidSetting("Der Wert muss zwischen 0 und 100 (Prozent) liegen.")
+    return str(number)
+
+
 def _validate_number_assignments(value: str) -> str:
     from .banners import parse_number_assignments
 
@@ -103,6 +113,10 @@ SPECS: dict[str, SettingSpec] = {
     "calls.expire_minutes": SettingSpec("10", _positive_int),
     "phonebook.max_per_upload": SettingSpec("5000", _positive_int),
     "phonebook.max_total": SettingSpec("10000", _positive_int),
+    # A sync deleting more than this share (percent) of a source's entries needs an admin's confirmation
+    "phonebook.max_delete_share": SettingSpec("20", _percent),
+    # Longest time (seconds) a source's download may take in total, however slowly the server sends
+    "phonebook.download_deadline": SettingSpec("120", _positive_int),
 }
 
 

@@ -6,10 +6,10 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (BooleanField, EmailField, IntegerField, PasswordField, SelectField, StringField,
                      TextAreaField, URLField)
-from wtforms.validators import URL, DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
+from wtforms.validators import URL, DataRequired, StopValidation, Length, NumberRange, Optional, Regexp, ValidationError
 
 from ..sync.base import Source
-from . import entries
+from . import entries, sources
 
 GENDER_CHOICES = [("", _l("–")), ("female", _l("Frau")), ("male", _l("Herr"))]
 
@@ -90,6 +90,12 @@ class SourceForm(FlaskForm):
                 if self.clear_field(spec) is not None and self.clear_field(spec).data}
 
 
+def web_address(form, field) -> None:
+    """Only http:// and https:// addresses (no file://, gopher://, …); stops the other checks."""
+    if field.data and not sources.is_web_address(field.data):
+        raise StopValidation(_l("Nur Adressen mit http:// oder https:// sind erlaubt."))
+
+
 def source_form(source_cls: type[Source], type_choices: list[tuple[str, str]], secrets_set: set[str], **kwargs):
     """A SourceForm with the fields of `source_cls` (password fields write-only)."""
 
@@ -112,6 +118,7 @@ def source_form(source_cls: type[Source], type_choices: list[tuple[str, str]], s
                                     validators=validators, description=spec.help)
             elif spec.kind == "url":
                 field = URLField(spec.label, default=spec.default, description=spec.help, validators=validators + [
+                    web_address,
                     URL(require_tld=False, message=_l("Bitte eine vollständige Adresse mit https:// eingeben."))])
             elif spec.kind == "email":
                 field = EmailField(spec.label, default=spec.default, validators=validators, description=spec.help)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlparse
 
 from sqlalchemy import delete, func, select
 
@@ -15,6 +16,15 @@ from ..sync.base import REGISTRY, Source, SourceField
 def source_types() -> list[tuple[str, str]]:
     """(type, label) of every registered source type, by label."""
     return sorted(((name, cls.label) for name, cls in REGISTRY.items()), key=lambda item: item[1].lower())
+
+
+def is_web_address(url: str) -> bool:
+    """Whether `url` is an http or https address with a host (the only kinds a source may read)."""
+    try:
+        parsed = urlparse(url.strip())
+        return parsed.scheme.lower() in ("http", "https") and bool(parsed.hostname)
+    except ValueError:
+        return False
 
 
 def stored_value(source: SyncSource, spec: SourceField) -> str:

@@ -162,7 +162,8 @@ def build_source(source: SyncSource) -> Source:
         password = crypto.decrypt(source.password_encrypted)
     except crypto.SecretUnreadable as exc:
         raise SourceError(str(exc)) from None
-    return cls(url=source.url, login=source.login, password=password, options=dict(source.options or {}))
+    return cls(url=source.url, login=source.login, password=password, options=dict(source.options or {}),
+               deadline=float(site_settings.get_int("phonebook.download_deadline")))
 
 
 def sync_source(source_id: int, trigger: str = "manual", *, allow_empty: bool = False, dry_run: bool = False,
