@@ -9,6 +9,7 @@ Manual entries (no source) are never touched.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import time
@@ -23,7 +24,7 @@ from sqlalchemy import delete, func, insert, select, text, update
 from .. import crypto, site_settings
 from ..extensions import db
 from ..models import PhonebookEntry, PhoneNumber, SyncRun, SyncSource, utcnow
-from . import sources  # noqa: F401  (registers every source type)
+from . import liveness, sources  # noqa: F401  (sources registers every source type)
 from .base import EMAIL_TYPES, GENDERS, PHONE_TYPES, Problem, Record, Source, SourceError, source_class
 from .normalize import KIND_BY_TYPE, NumberCache, content_hash, sort_key
 
@@ -122,27 +123,78 @@ def source_lock(source_id: int) -> Iterator[None]:
         lock.release()
 
 
-def _claim_runs(source_id: int) -> None:
-    """Mark dead runs failed; refuse when another process runs this source (SQLite)."""
-    cutoff = utcnow() - STALE_AFTER
-    running = select(SyncRun.id).where(SyncRun.source_id == source_id, SyncRun.status == "running")
-    # With the advisory lock held no other process runs this source: every "running" run is dead.
-    if db.engine.dialect.name != "postgresql" and db.session.scalar(running.where(SyncRun.started_at >= cutoff)):
-        raise SyncRefused(ALREADY_RUNNING)
-    db.session.execute(
-        update(SyncRun).where(SyncRun.id.in_(running.scalar_subquery()))
-        .values(status="failed", finished_at=utcnow(),
-                messages=[Problem("Abgebrochen: Der Prozess wurde während der Synchronisation beendet.").as_dict()])
-        .execution_options(synchronize_session=False)
-    )
+ABORTED = "Abgebrochen: Der Prozess wurde während der Synchronisation beendet."
+
+
+def _lock_is_free(source_id: int) -> bool:
+    """PostgreSQL: whether no session holds the source's advisory lock (probed and released at once)."""
+    with db.engine.connect() as connection:
+        free = connection.execute(text("SELECT pg_try_advisory_lock(:ns, :id)"),
+                                  {"ns": LOCK_NAMESPACE, "id": source_id}).scalar()
+        if free:
+            connection.execute(text("SELECT pg_advisory_unlock(:ns, :id)"), {"ns": LOCK_NAMESPACE, "id": source_id})
+        connection.commit()
+        return bool(free)
+
+
+def run_is_alive(run: SyncRun) -> bool:
+    """Whether a "running" run is held by a living process.
+
+    PostgreSQL: the process running a source holds its advisory lock, on any host.
+    SQLite: the run's process must live on this host (with the same start marker);
+    a run of this very process is alive while a thread holds the source's lock. A
+    run of another host, or one without a recorded process, counts as alive until
+    it is STALE_AFTER old.
+    """
+    if db.engine.dialect.name == "postgresql":
+        return not _lock_is_free(run.source_id)
+    alive = liveness.process_alive(run.host, run.pid, run.process_marker)
+    if alive is None:
+        return run.started_at >= utcnow() - STALE_AFTER
+    if alive and run.pid == os.getpid():
+        lock = _local_locks.get(run.source_id)
+        return bool(lock is not None and lock.locked())
+    return alive
+
+
+def _mark_aborted(run_ids: list[int]) -> None:
+    if run_ids:
+        db.session.execute(
+            update(SyncRun).where(SyncRun.id.in_(run_ids), SyncRun.status == "running")
+            .values(status="failed", finished_at=utcnow(), messages=[Problem(ABORTED).as_dict()])
+            .execution_options(synchronize_session=False))
     db.session.commit()
 
 
+def _claim_runs(source_id: int) -> None:
+    """Mark dead runs failed; refuse when another living process runs this source (SQLite)."""
+    running = db.session.scalars(select(SyncRun).where(SyncRun.source_id == source_id,
+                                                       SyncRun.status == "running")).all()
+    # With the advisory lock held no other process runs this source: every "running" run is dead.
+    # SQLite: this thread holds the in-process lock, so a run of this process is dead too.
+    if db.engine.dialect.name != "postgresql":
+        if any(run.pid != os.getpid() and run_is_alive(run) for run in running):
+            raise SyncRefused(ALREADY_RUNNING)
+    _mark_aborted([run.id for run in running])
+
+
+def reap_dead_runs() -> int:
+    """Mark every "running" run that no living process holds as failed ("Abgebrochen"); returns how many.
+
+    Called at start-up, so that a run whose process was killed does not block its source.
+    """
+    running = db.session.scalars(select(SyncRun).where(SyncRun.status == "running")).all()
+    dead = [run.id for run in running if not run_is_alive(run)]
+    _mark_aborted(dead)
+    if dead:
+        log.warning("phonebook sync: %d run(s) of ended processes marked as aborted", len(dead))
+    return len(dead)
+
+
 def is_running(source_id: int) -> bool:
-    """Whether a (not stale) run of the source is in progress."""
-    return bool(db.session.scalar(select(SyncRun.id).where(
-        SyncRun.source_id == source_id, SyncRun.status == "running",
-        SyncRun.started_at >= utcnow() - STALE_AFTER)))
+    """Whether a run of the source is in progress in a living process."""
+    return any(run_is_alive(run) for run in db.session.scalars(select(SyncRun).where(
+        SyncRun.source_id == source_id, SyncRun.status == "running")).all())
 
 
 def _set_progress(run_id: int, progress: int) -> None:
@@ -167,8 +219,11 @@ def build_source(source: SyncSource) -> Source:
 
 
 def sync_source(source_id: int, trigger: str = "manual", *, allow_empty: bool = False, dry_run: bool = False,
-                upload: bytes | None = None) -> SyncOutcome:
+                upload: bytes | None = None, allow_mass_delete: bool = False) -> SyncOutcome:
     """Run (or with dry_run preview) one source's sync and record it as a SyncRun.
+
+    A sync that would delete more than the share `phonebook.max_delete_share` of
+    the source's entries fails (problem code MASS_DELETE) unless `allow_mass_delete`.
 
     Raises SyncRefused when the source is being synced already; every other
     failure is recorded in the run and returned with ok=False, nothing changed.
@@ -178,13 +233,15 @@ def sync_source(source_id: int, trigger: str = "manual", *, allow_empty: bool = 
         raise SourceError(f"Die Schnittstelle {source_id} gibt es nicht.")
     with source_lock(source_id):
         _claim_runs(source_id)
+        host, pid, marker = liveness.this_process()
         run = SyncRun(source_id=source_id, trigger="preview" if dry_run else trigger, status="running",
-                      started_at=utcnow(), messages=[])
+                      started_at=utcnow(), messages=[], host=host, pid=pid, process_marker=marker)
         db.session.add(run)
         db.session.commit()
         run_id = run.id
         try:
-            return _run(source, run_id, allow_empty=allow_empty, dry_run=dry_run, upload=upload)
+            return _run(source, run_id, allow_empty=allow_empty, dry_run=dry_run, upload=upload,
+                        allow_mass_delete=allow_mass_delete)
         except SourceError as exc:
             db.session.rollback()
             return _fail(run_id, exc.problems, getattr(exc, "total", 0))
@@ -323,7 +380,8 @@ class _Validator:
         return notices
 
 
-def _run(source: SyncSource, run_id: int, *, allow_empty: bool, dry_run: bool, upload: bytes | None) -> SyncOutcome:
+def _run(source: SyncSource, run_id: int, *, allow_empty: bool, dry_run: bool, upload: bytes | None,
+         allow_mass_delete: bool) -> SyncOutcome:
     instance = build_source(source)
     if upload is not None:
         instance.use_upload(upload)
@@ -366,6 +424,13 @@ def _run(source: SyncSource, run_id: int, *, allow_empty: bool, dry_run: bool, u
     _check_limits(source, valid, len(existing), allow_empty, total)
     seen = validator.first_line
     deleted_ids = [entry_id for internal_id, (entry_id, _) in existing.items() if internal_id not in seen]
+    mass_delete = _mass_delete(len(deleted_ids), len(existing), valid)
+    if mass_delete is not None and not allow_mass_delete:
+        if not dry_run:
+            exc = SourceError(mass_delete.text, [mass_delete])
+            exc.total = total
+            raise exc
+        problems.append(Problem(mass_delete.text, None, "warning", MASS_DELETE))
     outcome = SyncOutcome(run_id, ok=True, total=total, created=len(new_rows), updated=len(changed_rows),
                           deleted=len(deleted_ids), unchanged=unchanged, problems=sorted(problems, key=_problem_order))
     if dry_run:
@@ -383,6 +448,23 @@ def _run(source: SyncSource, run_id: int, *, allow_empty: bool, dry_run: bool, u
         messages=[p.as_dict() for p in outcome.problems[:MAX_STORED_MESSAGES]]))
     db.session.commit()
     return outcome
+
+
+MASS_DELETE = "mass_delete"
+
+
+def _mass_delete(deleting: int, owned: int, valid: int) -> Problem | None:
+    """The refusal of a sync deleting more than `phonebook.max_delete_share` percent of a source's entries.
+
+    An empty source is left to the allow_empty rule of `_check_limits`.
+    """
+    share = site_settings.get_int("phonebook.max_delete_share")
+    if valid == 0 or deleting == 0 or deleting * 100 <= owned * share:
+        return None
+    return Problem(f"Die Synchronisation würde {deleting} von {owned} Einträgen löschen – mehr als die erlaubten "
+                   f"{share} %. Nichts wurde geändert. Bitte die Quelle prüfen; ist die Löschung gewollt, "
+                   "bestätigt sie ein Administrator auf der Seite der Schnittstelle "
+                   "(oder: flask phonebook sync --allow-mass-delete).", code=MASS_DELETE)
 
 
 def _check_limits(source: SyncSource, valid: int, owned: int, allow_empty: bool, total: int) -> None:
@@ -493,11 +575,11 @@ def _insert_index(rows: list[dict]) -> None:
 # --------------------------------------------------------------------------- background and batch
 
 
-def run_in_app(app, source_id: int, trigger: str, allow_empty: bool = False) -> None:
+def run_in_app(app, source_id: int, trigger: str, allow_empty: bool = False, allow_mass_delete: bool = False) -> None:
     """Run one sync inside its own app context (background threads and scheduled jobs)."""
     with app.app_context():
         try:
-            outcome = sync_source(source_id, trigger, allow_empty=allow_empty)
+            outcome = sync_source(source_id, trigger, allow_empty=allow_empty, allow_mass_delete=allow_mass_delete)
             log.info("phonebook sync of source %s (%s): %s", source_id, trigger, outcome.summary())
         except SyncRefused:
             log.info("phonebook sync of source %s (%s) skipped: already running", source_id, trigger)
@@ -507,10 +589,12 @@ def run_in_app(app, source_id: int, trigger: str, allow_empty: bool = False) -> 
             db.session.remove()
 
 
-def start_background_sync(source_id: int, trigger: str = "manual", allow_empty: bool = False) -> threading.Thread:
+def start_background_sync(source_id: int, trigger: str = "manual", allow_empty: bool = False,
+                          allow_mass_delete: bool = False) -> threading.Thread:
     """Run a sync in a thread with its own app context and return at once."""
     thread = threading.Thread(target=run_in_app, args=(current_app._get_current_object(), source_id, trigger,
-                                                       allow_empty), name=f"phonebook-sync-{source_id}", daemon=True)
+                                                       allow_empty, allow_mass_delete),
+                              name=f"phonebook-sync-{source_id}", daemon=True)
     _threads[:] = [t for t in _threads if t.is_alive()] + [thread]
     thread.start()
     return thread
@@ -522,13 +606,13 @@ def wait_for_background_syncs(timeout: float = 60.0) -> None:
         thread.join(timeout)
 
 
-def sync_all(trigger: str) -> list[tuple[SyncSource, SyncOutcome | None, str]]:
+def sync_all(trigger: str, allow_mass_delete: bool = False) -> list[tuple[SyncSource, SyncOutcome | None, str]]:
     """Sync every enabled source in turn: [(source, outcome or None, message)]."""
     results = []
     for source in db.session.scalars(select(SyncSource).where(SyncSource.enabled).order_by(SyncSource.id)).all():
         name = source.name
         try:
-            outcome = sync_source(source.id, trigger)
+            outcome = sync_source(source.id, trigger, allow_mass_delete=allow_mass_delete)
         except (SyncRefused, SourceError) as exc:
             results.append((source, None, f"{name}: {exc}"))
         else:
