@@ -6,7 +6,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (BooleanField, EmailField, IntegerField, PasswordField, SelectField, StringField,
                      TextAreaField, URLField)
-from wtforms.validators import URL, DataRequired, StopValidation, Length, NumberRange, Optional, Regexp, ValidationError
+from wtforms.validators import URL, DataRequired, InputRequired, StopValidation, Length, NumberRange, Optional, Regexp, ValidationError
 
 from ..sync.base import Source
 from . import entries, sources
@@ -136,8 +136,21 @@ class LimitsForm(FlaskForm):
                                   validators=[DataRequired(_l("Bitte eine Zahl eingeben.")), NumberRange(min=1)])
     max_total = IntegerField(_l("Höchstens synchronisierte Einträge insgesamt"),
                              validators=[DataRequired(_l("Bitte eine Zahl eingeben.")), NumberRange(min=1)])
+    max_delete_share = IntegerField(
+        _l("Höchstens löschen ohne Bestätigung (Prozent der Einträge einer Schnittstelle)"),
+        validators=[InputRequired(_l("Bitte eine Zahl eingeben.")),
+                    NumberRange(min=0, max=100, message=_l("Bitte eine Zahl von 0 bis 100 eingeben."))])
+    download_deadline = IntegerField(
+        _l("Höchstdauer eines Abrufs (Sekunden)"),
+        validators=[DataRequired(_l("Bitte eine Zahl eingeben.")),
+                    NumberRange(min=1, max=3600, message=_l("Bitte eine Zahl von 1 bis 3600 eingeben."))])
+
+    SETTINGS = {"max_per_upload": "phonebook.max_per_upload", "max_total": "phonebook.max_total",
+                "max_delete_share": "phonebook.max_delete_share", "download_deadline": "phonebook.download_deadline"}
 
 
 class UploadForm(FlaskForm):
     file = FileField(_l("CSV-Datei"))
     allow_empty = BooleanField(_l("Leere Quelle zulassen (löscht alle Einträge dieser Schnittstelle)"))
+    # Sent by the confirmation button after a sync was stopped for deleting too many entries
+    allow_mass_delete = BooleanField(_l("Löschen vieler Einträge erlauben"))
