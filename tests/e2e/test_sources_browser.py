@@ -187,6 +187,9 @@ def test_sources_list_shows_the_failed_run_not_the_later_preview(app, site, page
     assert "fehlgeschlagen" in row.inner_text()
     assert "Anmeldung abgelehnt (HTTP 401)" in row.inner_text()
     assert "Vorschau" not in row.inner_text()
+    reason = row.get_by_text("Anmeldung abgelehnt (HTTP 401)")
+    box = reason.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= viewport[0]  # readable without scrolling sideways
     _shot(page, "sources-list-failed", viewport)
 
 
@@ -202,7 +205,7 @@ def test_mass_deletion_waits_for_the_admin(app, site, page_for, viewport):
     page.wait_for_url(re.compile(r".*\?run=\d+"))
     confirm = page.locator("#mass-delete")
     assert "Die Synchronisation würde 40 von 100 Einträgen löschen" in confirm.inner_text()
-    assert "Synchronisation fehlgeschlagen – nichts wurde geändert" in page.inner_text("#sync-result")
+    assert "Synchronisation fehlgeschlagen – nichts wurde geändert." in page.inner_text(".flash-error")
     assert len(entries(app, source_id)) == 100
     _shot(page, "source-mass-delete", viewport)
     page.reload()  # reloading the result page does not run the sync again
