@@ -98,9 +98,13 @@ def test_sources_list_shows_the_last_real_run_not_a_later_preview(app, client, a
 # --------------------------------------------------------------------------- mass deletion
 
 
-def _hundred_then_sixty(app) -> int:
-    source_id = add_source(app)
+def _hundred_then_sixty(app, requests_mock=None) -> int:
+    """A source with 100 synced entries; its URL (faked when `requests_mock` is given) now serves 60."""
+    url = "https://files.example.de/tb.csv"
+    source_id = add_source(app, url=url)
     assert sync(app, source_id, csv_rows(100)).ok
+    if requests_mock is not None:
+        requests_mock.get(url, text=csv_rows(60))
     return source_id
 
 
@@ -130,12 +134,7 @@ def test_share_is_a_setting_also_via_cli(app, runner):
 
 
 def test_cli_sync_needs_allow_mass_delete(app, runner, requests_mock):
-    source_id = _hundred_then_sixty(app)
-    url = "https://files.example.de/tb.csv"
-    requests_mock.get(url, text=csv_rows(60))
-    with app.app_context():
-        db.session.get(SyncSource, source_id).url = url
-        db.session.commit()
+    source_id = _hundred_then_sixty(app, requests_mock)
     result = runner.invoke(args=["phonebook", "sync", "--source", str(source_id)])
     assert result.exit_code != 0 and "40 von 100" in result.output
     result = runner.invoke(args=["phonebook", "sync"])
@@ -147,12 +146,7 @@ def test_cli_sync_needs_allow_mass_delete(app, runner, requests_mock):
 
 
 def test_scheduled_sync_never_mass_deletes_and_records_why(app, requests_mock):
-    source_id = _hundred_then_sixty(app)
-    url = "https://files.example.de/tb.csv"
-    requests_mock.get(url, text=csv_rows(60))
-    with app.app_context():
-        db.session.get(SyncSource, source_id).url = url
-        db.session.commit()
+    source_id = _hundred_then_sixty(app, requests_mock)
     schedule.run_scheduled_sync(app, source_id)
     with app.app_context():
         run = db.session.scalars(select(SyncRun).order_by(SyncRun.id.desc())).first()
@@ -162,12 +156,7 @@ def test_scheduled_sync_never_mass_deletes_and_records_why(app, requests_mock):
 
 
 def test_admin_confirms_the_mass_deletion_on_the_source_page(app, client, auth, requests_mock):
-    source_id = _hundred_then_sixty(app)
-    url = "https://files.example.de/tb.csv"
-    requests_mock.get(url, text=csv_rows(60))
-    with app.app_context():
-        db.session.get(SyncSource, source_id).url = url
-        db.session.commit()
+    source_id = _hundred_then_sixty(app, requests_mock)
     schedule.run_scheduled_sync(app, source_id)
     auth.login("chef", admin=True)
     assert "prüfen und bestätigen" in client.get("/phonebook/sources").text
