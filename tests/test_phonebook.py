@@ -8,7 +8,7 @@ from telephone import crypto, site_settings
 from telephone.extensions import db
 from telephone.models import PhonebookEntry, SyncRun, SyncSource
 from telephone.phonebook.entries import ManualEntryData, save_manual
-from telephone.sync import engine
+from telephone.sync import engine, liveness
 
 from .phonebook_helpers import FIXTURE, add_source, entries, sync
 
@@ -219,18 +219,21 @@ def test_sync_button_runs_in_background_and_list_shows_result(app, client, auth,
 
 def test_sources_page_shows_running_sync_and_polls(app, client, auth):
     source_id = add_source(app)
+    host, pid, marker = liveness.this_process()
     with app.app_context():
-        db.session.add(SyncRun(source_id=source_id, trigger="manual", status="running", progress=2000))
+        db.session.add(SyncRun(source_id=source_id, trigger="manual", status="running", progress=2000,
+                               host=host, pid=pid, process_marker=marker))
         db.session.commit()
     auth.login("chef", admin=True)
-    page = client.get("/phonebook/sources").text
-    assert "Synchronisation läuft" in page and "2000 Datensätze gelesen" in page
-    assert 'hx-trigger="every 1s"' in page
-    fragment = client.get("/phonebook/sources", headers={"HX-Request": "true", "HX-Target": "sources-table"}).text
-    assert "<html" not in fragment and "Synchronisation läuft" in fragment
-    response = client.post(f"/phonebook/sources/{source_id}/sync")
-    assert response.status_code == 302
-    assert "Synchronisation läuft bereits" in client.get("/phonebook/sources").text
+    with app.app_context(), engine.source_lock(source_id):  # held while a sync of this process runs
+        page = client.get("/phonebook/sources").text
+        assert "Synchronisation läuft" in page and "2000 Datensätze gelesen" in page
+        assert 'hx-trigger="every 1s"' in page
+        fragment = client.get("/phonebook/sources", headers={"HX-Request": "true", "HX-Target": "sources-table"}).text
+        assert "<html" not in fragment and "Synchronisation läuft" in fragment
+        response = client.post(f"/phonebook/sources/{source_id}/sync")
+        assert response.status_code == 302
+        assert "Synchronisation läuft bereits" in client.get("/phonebook/sources").text
 
 
 def test_upload_preview_and_sync_on_the_source_page(app, client, auth):

@@ -230,3 +230,23 @@ def test_run_of_a_living_other_process_blocks(app):
         process.wait()
     with app.app_context():
         assert not engine.is_running(source_id)
+
+
+def test_play_button_leads_to_a_list_that_follows_the_started_sync(app, client, auth, requests_mock, monkeypatch):
+    source_id = add_source(app, url="https://files.example.de/tb.csv")
+    requests_mock.get("https://files.example.de/tb.csv", status_code=401)
+    claim = engine._claim_runs
+
+    def slow_claim(source_id):  # the background thread records its run only after a moment
+        import time
+        time.sleep(0.3)
+        claim(source_id)
+
+    monkeypatch.setattr(engine, "_claim_runs", slow_claim)
+    auth.login("chef", admin=True)
+    response = client.post(f"/phonebook/sources/{source_id}/sync")
+    assert response.status_code == 302
+    page = client.get("/phonebook/sources").text
+    engine.wait_for_background_syncs()
+    assert "noch nie" not in page
+    assert ("Synchronisation läuft" in page and 'hx-trigger="every 1s"' in page) or "Anmeldung abgelehnt" in page

@@ -16,7 +16,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Iterator
+from typing import Callable, Iterator
 
 from flask import current_app
 from sqlalchemy import delete, func, insert, select, text, update
@@ -34,6 +34,7 @@ _E164 = re.compile(r"^\+[1-9][0-9]{5,14}$")
 # A run still "running" after this long belongs to a process that died.
 STALE_AFTER = timedelta(hours=1)
 PROGRESS_EVERY = 1000
+START_WAIT = 5.0  # seconds start_background_sync waits for the run to be recorded
 # A long sync pauses this often so that webhooks and call banners of the same
 # process are served meanwhile (gevent greenlets only switch when code yields).
 YIELD_EVERY = 100
@@ -219,11 +220,13 @@ def build_source(source: SyncSource) -> Source:
 
 
 def sync_source(source_id: int, trigger: str = "manual", *, allow_empty: bool = False, dry_run: bool = False,
-                upload: bytes | None = None, allow_mass_delete: bool = False) -> SyncOutcome:
+                upload: bytes | None = None, allow_mass_delete: bool = False,
+                on_start: Callable[[], None] | None = None) -> SyncOutcome:
     """Run (or with dry_run preview) one source's sync and record it as a SyncRun.
 
     A sync that would delete more than the share `phonebook.max_delete_share` of
     the source's entries fails (problem code MASS_DELETE) unless `allow_mass_delete`.
+    `on_start` is called once the run is recorded as running.
 
     Raises SyncRefused when the source is being synced already; every other
     failure is recorded in the run and returned with ok=False, nothing changed.
@@ -239,6 +242,8 @@ def sync_source(source_id: int, trigger: str = "manual", *, allow_empty: bool = 
         db.session.add(run)
         db.session.commit()
         run_id = run.id
+        if on_start is not None:
+            on_start()
         try:
             return _run(source, run_id, allow_empty=allow_empty, dry_run=dry_run, upload=upload,
                         allow_mass_delete=allow_mass_delete)
@@ -575,28 +580,41 @@ def _insert_index(rows: list[dict]) -> None:
 # --------------------------------------------------------------------------- background and batch
 
 
-def run_in_app(app, source_id: int, trigger: str, allow_empty: bool = False, allow_mass_delete: bool = False) -> None:
-    """Run one sync inside its own app context (background threads and scheduled jobs)."""
+def run_in_app(app, source_id: int, trigger: str, allow_empty: bool = False, allow_mass_delete: bool = False,
+               started: threading.Event | None = None) -> None:
+    """Run one sync inside its own app context (background threads and scheduled jobs).
+
+    `started` is set once the run is recorded (or the sync ended without one).
+    """
     with app.app_context():
         try:
-            outcome = sync_source(source_id, trigger, allow_empty=allow_empty, allow_mass_delete=allow_mass_delete)
+            outcome = sync_source(source_id, trigger, allow_empty=allow_empty, allow_mass_delete=allow_mass_delete,
+                                  on_start=started.set if started is not None else None)
             log.info("phonebook sync of source %s (%s): %s", source_id, trigger, outcome.summary())
         except SyncRefused:
             log.info("phonebook sync of source %s (%s) skipped: already running", source_id, trigger)
         except Exception:
             log.exception("phonebook sync of source %s (%s) failed", source_id, trigger)
         finally:
+            if started is not None:
+                started.set()
             db.session.remove()
 
 
 def start_background_sync(source_id: int, trigger: str = "manual", allow_empty: bool = False,
                           allow_mass_delete: bool = False) -> threading.Thread:
-    """Run a sync in a thread with its own app context and return at once."""
+    """Run a sync in a thread with its own app context; return once its run is recorded.
+
+    Waiting for the run row (a moment, at most START_WAIT seconds) lets the page
+    shown next see the running sync and follow it.
+    """
+    started = threading.Event()
     thread = threading.Thread(target=run_in_app, args=(current_app._get_current_object(), source_id, trigger,
-                                                       allow_empty, allow_mass_delete),
+                                                       allow_empty, allow_mass_delete, started),
                               name=f"phonebook-sync-{source_id}", daemon=True)
     _threads[:] = [t for t in _threads if t.is_alive()] + [thread]
     thread.start()
+    started.wait(START_WAIT)
     return thread
 
 
