@@ -85,3 +85,20 @@ def test_deadline_is_a_setting_with_a_default(app):
         assert site_settings.get_int("phonebook.download_deadline") == 120
         with pytest.raises(site_settings.InvalidSetting):
             site_settings.set_value("phonebook.download_deadline", "0")
+
+
+def test_api_requests_have_the_same_deadline_and_completeness_checks():
+    from telephone.sync.base import SourceError
+    from telephone.sync.sources.http import HttpClient
+
+    body = b'{"records": []}'
+    with csv_server(body, "length", trickle=0.3) as url:
+        started = time.monotonic()
+        with pytest.raises(SourceError, match="länger als 1 Sekunden"):
+            HttpClient("SugarCRM", deadline=1).request("GET", url)
+        assert time.monotonic() - started < 4
+    with csv_server(body, "chunked", cut=8) as url:
+        with pytest.raises(SourceError, match="vorzeitig beendet"):
+            HttpClient("SugarCRM").request("GET", url)
+    with csv_server(body, "chunked") as url:
+        assert HttpClient("SugarCRM").json(HttpClient("SugarCRM").request("GET", url)) == {"records": []}
