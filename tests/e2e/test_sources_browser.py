@@ -65,8 +65,9 @@ def site(app, monkeypatch):
 def page_for(browser):
     contexts = []
 
-    def open_page(base: str, viewport: tuple[int, int]):
-        context = browser.new_context(locale="de-DE", viewport={"width": viewport[0], "height": viewport[1]})
+    def open_page(base: str, viewport: tuple[int, int], javascript: bool = True):
+        context = browser.new_context(locale="de-DE", viewport={"width": viewport[0], "height": viewport[1]},
+                                      java_script_enabled=javascript)
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(10000)
@@ -146,6 +147,25 @@ def test_each_source_type_is_created_and_tested_through_the_form(app, site, page
     with app.app_context():
         source = db.session.scalars(db.select(SyncSource)).one()
         assert source.type == type_name and source.name == f"Test {label}"
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_type_switch_works_without_javascript(app, site, page_for, viewport):
+    base, _mock = site
+    page = page_for(base, viewport, javascript=False)
+    page.goto(f"{base}/phonebook/sources/new")
+    page.select_option("#type", label="SugarCRM")
+    page.get_by_role("button", name="Typ wechseln").click()
+    page.get_by_label("Adresse der Sugar-Instanz", exact=True).fill(SUGAR)
+    page.get_by_label("Benutzername", exact=True).fill("telefon")
+    page.get_by_label("Passwort", exact=True).fill("Sugar-Passw0rt")
+    assert page.get_by_label("Name", exact=True).input_value() == "SugarCRM"
+    page.get_by_role("button", name="Speichern").click()
+    page.wait_for_url(re.compile(r".*/phonebook/sources/\d+$"))
+    page.get_by_role("button", name="Verbindung testen").click()
+    page.locator(".flash-success", has_text="Verbindung erfolgreich").wait_for()
+    with app.app_context():
+        assert db.session.scalars(db.select(SyncSource.type)).all() == ["sugarcrm"]
 
 
 @pytest.mark.parametrize("viewport", VIEWPORTS)
