@@ -227,6 +227,8 @@ def test_mass_deletion_waits_for_the_admin(app, site, page_for, viewport):
     assert "Die Synchronisation würde 40 von 100 Einträgen löschen" in confirm.inner_text()
     assert "Synchronisation fehlgeschlagen – nichts wurde geändert." in page.inner_text(".flash-error")
     assert len(entries(app, source_id)) == 100
+    history = page.locator("table.stack-on-phone").bounding_box()
+    assert history["x"] + history["width"] <= viewport[0]  # the run history fits without scrolling sideways
     _shot(page, "source-mass-delete", viewport)
     page.reload()  # reloading the result page does not run the sync again
     with app.app_context():
