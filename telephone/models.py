@@ -315,6 +315,10 @@ class SyncRun(db.Model):
     unchanged: Mapped[int] = mapped_column(Integer, default=0)
     # [{"level": "error"|"warning"|"info", "line": int|None, "text": "…"}]
     messages: Mapped[list] = mapped_column(JSON, default=list)
+    # --- the process running it (sync helper): a run no living process holds is dead (sync/liveness.py)
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    process_marker: Mapped[str | None] = mapped_column(String(80))
 
     source: Mapped[SyncSource] = relationship(back_populates="runs")
 

@@ -47,6 +47,25 @@ def _positive_int(value: str) -> str:
     return str(number)
 
 
+def _percent(value: str) -> str:
+    try:
+        number = int(value.strip().rstrip("%").strip())
+    except ValueError:
+        raise InvalidSetting(f"„{value}“ ist keine ganze Zahl.") from None
+    if not 0 <= number <= 100:
+        raise InvalidSetting("Der Wert muss zwischen 0 und 100 (Prozent) liegen.")
+    return str(number)
+
+
+def _validate_number_assignments(value: str) -> str:
+    from .banners import parse_number_assignments
+
+    try:
+        parse_number_assignments(value, set(db.session.scalars(select(User.username))))
+    except ValueError as exc:
+        raise InvalidSetting(str(exc)) from exc
+    return value.strip()
+
 MIN_API_TOKEN_LENGTH = 16
 
 
@@ -102,6 +121,10 @@ SPECS: dict[str, SettingSpec] = {
                                                      "NW", "RP", "SH", "SL", "SN", "ST", "TH")),
     # "1": 24 and 31 December count as holidays (most offices close)
     "routing.christmas_eve_closed": SettingSpec("1", _choice("0", "1")),
+    # A sync deleting more than this share (percent) of a source's entries needs an admin's confirmation
+    "phonebook.max_delete_share": SettingSpec("20", _percent),
+    # Longest time (seconds) a source's download may take in total, however slowly the server sends
+    "phonebook.download_deadline": SettingSpec("120", _positive_int),
 }
 
 

@@ -2,13 +2,13 @@
 import io
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from telephone import crypto, site_settings
 from telephone.extensions import db
 from telephone.models import PhonebookEntry, SyncRun, SyncSource
 from telephone.phonebook.entries import ManualEntryData, save_manual
-from telephone.sync import engine
+from telephone.sync import engine, liveness
 
 from .phonebook_helpers import FIXTURE, add_source, entries, sync
 
@@ -219,18 +219,21 @@ def test_sync_button_runs_in_background_and_list_shows_result(app, client, auth,
 
 def test_sources_page_shows_running_sync_and_polls(app, client, auth):
     source_id = add_source(app)
+    host, pid, marker = liveness.this_process()
     with app.app_context():
-        db.session.add(SyncRun(source_id=source_id, trigger="manual", status="running", progress=2000))
+        db.session.add(SyncRun(source_id=source_id, trigger="manual", status="running", progress=2000,
+                               host=host, pid=pid, process_marker=marker))
         db.session.commit()
     auth.login("chef", admin=True)
-    page = client.get("/phonebook/sources").text
-    assert "Synchronisation läuft" in page and "2000 Datensätze gelesen" in page
-    assert 'hx-trigger="every 1s"' in page
-    fragment = client.get("/phonebook/sources", headers={"HX-Request": "true", "HX-Target": "sources-table"}).text
-    assert "<html" not in fragment and "Synchronisation läuft" in fragment
-    response = client.post(f"/phonebook/sources/{source_id}/sync")
-    assert response.status_code == 302
-    assert "Synchronisation läuft bereits" in client.get("/phonebook/sources").text
+    with app.app_context(), engine.source_lock(source_id):  # held while a sync of this process runs
+        page = client.get("/phonebook/sources").text
+        assert "Synchronisation läuft" in page and "2000 Datensätze gelesen" in page
+        assert 'hx-trigger="every 1s"' in page
+        fragment = client.get("/phonebook/sources", headers={"HX-Request": "true", "HX-Target": "sources-table"}).text
+        assert "<html" not in fragment and "Synchronisation läuft" in fragment
+        response = client.post(f"/phonebook/sources/{source_id}/sync")
+        assert response.status_code == 302
+        assert "Synchronisation läuft bereits" in client.get("/phonebook/sources").text
 
 
 def test_upload_preview_and_sync_on_the_source_page(app, client, auth):
@@ -244,8 +247,17 @@ def test_upload_preview_and_sync_on_the_source_page(app, client, auth):
     assert entries(app, source_id) == {}
     response = client.post(f"/phonebook/sources/{source_id}/run", data={
         "action": "sync", "file": (io.BytesIO(FIXTURE.read_bytes()), "tb.csv")}, content_type="multipart/form-data")
-    assert response.status_code == 200 and "Synchronisation erfolgreich" in response.text
+    # post/redirect/get: reloading the page that shows the result does not sync again
+    assert response.status_code == 302
+    assert response.location.startswith(f"/phonebook/sources/{source_id}?run=")
+    page = client.get(response.location).text
+    assert "Synchronisation erfolgreich" in page and "3 neu" in page
     assert len(entries(app, source_id)) == 3
+    with app.app_context():
+        runs_before = db.session.scalar(select(func.count(SyncRun.id)))
+    client.get(response.location)
+    with app.app_context():
+        assert db.session.scalar(select(func.count(SyncRun.id))) == runs_before
 
 
 def test_failed_upload_lists_problems_with_lines(app, client, auth):
@@ -254,9 +266,10 @@ def test_failed_upload_lists_problems_with_lines(app, client, auth):
     data = "internal_id,display_name,family_name,given_name,gender\n1,A,A,A,x\n1,B,B,B,\n"
     response = client.post(f"/phonebook/sources/{source_id}/run", data={
         "action": "sync", "file": (io.BytesIO(data.encode()), "tb.csv")}, content_type="multipart/form-data")
-    assert response.status_code == 422
-    assert "nichts wurde geändert" in response.text
-    assert "Zeile 2" in response.text and "Zeile 3" in response.text
+    assert response.status_code == 302
+    page = client.get(response.location).text
+    assert "nichts wurde geändert" in page
+    assert "Zeile 2" in page and "Zeile 3" in page
 
 
 def test_delete_source_removes_its_entries_only(app, client, auth):
@@ -275,10 +288,17 @@ def test_admin_sets_limits_on_the_sources_page(app, client, auth):
     page = client.get("/phonebook/sources").text
     assert 'value="5000"' in page and 'value="10000"' in page
     assert client.post("/phonebook/sources/limits", data={"max_per_upload": "0", "max_total": "x"}).status_code == 422
-    assert client.post("/phonebook/sources/limits", data={"max_per_upload": "100", "max_total": "200"}).status_code == 302
+    assert client.post("/phonebook/sources/limits", data={
+        "max_per_upload": "100", "max_total": "200", "max_delete_share": "101", "download_deadline": "60"}
+    ).status_code == 422
+    assert client.post("/phonebook/sources/limits", data={
+        "max_per_upload": "100", "max_total": "200", "max_delete_share": "0", "download_deadline": "60"}
+    ).status_code == 302
     with app.app_context():
         assert site_settings.get_int("phonebook.max_per_upload") == 100
         assert site_settings.get_int("phonebook.max_total") == 200
+        assert site_settings.get_int("phonebook.max_delete_share") == 0
+        assert site_settings.get_int("phonebook.download_deadline") == 60
 
 
 def test_nav_links(app, client, auth):

@@ -27,6 +27,8 @@ def add_source(type_name: str, name: str, url: str, login: str, password: str) -
     """Create a source; prints its id alone on the last line."""
     if type_name not in REGISTRY:
         raise click.ClickException(f"Unbekannter Typ „{type_name}“. Bekannt sind: {', '.join(sorted(REGISTRY))}.")
+    if url.strip() and not sources.is_web_address(url):
+        raise click.ClickException(f"Ungültige URL „{url}“: Nur Adressen mit http:// oder https:// sind erlaubt.")
     source = SyncSource(type=type_name, name=name.strip() or REGISTRY[type_name].label, url=url.strip(),
                         login=login.strip(), password_encrypted=crypto.encrypt(password), options={})
     db.session.add(source)
@@ -46,10 +48,12 @@ def list_sources() -> None:
 @phonebook_cli.command("sync")
 @click.option("--source", "source_id", type=int, help="Nur diese Schnittstelle (Id); sonst alle aktiven.")
 @click.option("--allow-empty", is_flag=True, help="Auch eine leere Quelle übernehmen (löscht deren Einträge).")
-def sync_command(source_id: int | None, allow_empty: bool) -> None:
+@click.option("--allow-mass-delete", is_flag=True,
+              help="Auch mehr als den erlaubten Anteil (phonebook.max_delete_share) der Einträge löschen.")
+def sync_command(source_id: int | None, allow_empty: bool, allow_mass_delete: bool) -> None:
     """Run phonebook sync(s) now; exit 1 with the reason when one fails."""
     if source_id is None:
-        results = engine.sync_all("cli")
+        results = engine.sync_all("cli", allow_mass_delete=allow_mass_delete)
         if not results:
             click.echo("Keine aktive Schnittstelle eingerichtet.")
         for _source, _outcome, message in results:
@@ -60,7 +64,7 @@ def sync_command(source_id: int | None, allow_empty: bool) -> None:
     if db.session.get(SyncSource, source_id) is None:
         raise click.ClickException(f"Die Schnittstelle {source_id} gibt es nicht.")
     try:
-        outcome = engine.sync_source(source_id, "cli", allow_empty=allow_empty)
+        outcome = engine.sync_source(source_id, "cli", allow_empty=allow_empty, allow_mass_delete=allow_mass_delete)
     except (engine.SyncRefused, SourceError) as exc:
         raise click.ClickException(str(exc)) from None
     if not outcome.ok:

@@ -6,10 +6,10 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (BooleanField, EmailField, IntegerField, PasswordField, SelectField, StringField,
                      TextAreaField, URLField)
-from wtforms.validators import URL, DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
+from wtforms.validators import URL, DataRequired, InputRequired, StopValidation, Length, NumberRange, Optional, Regexp, ValidationError
 
 from ..sync.base import Source
-from . import entries
+from . import entries, sources
 
 GENDER_CHOICES = [("", _l("–")), ("female", _l("Frau")), ("male", _l("Herr"))]
 
@@ -90,6 +90,12 @@ class SourceForm(FlaskForm):
                 if self.clear_field(spec) is not None and self.clear_field(spec).data}
 
 
+def web_address(form, field) -> None:
+    """Only http:// and https:// addresses (no file://, gopher://, …); stops the other checks."""
+    if field.data and not sources.is_web_address(field.data):
+        raise StopValidation(_l("Nur Adressen mit http:// oder https:// sind erlaubt."))
+
+
 def source_form(source_cls: type[Source], type_choices: list[tuple[str, str]], secrets_set: set[str], **kwargs):
     """A SourceForm with the fields of `source_cls` (password fields write-only)."""
 
@@ -112,6 +118,7 @@ def source_form(source_cls: type[Source], type_choices: list[tuple[str, str]], s
                                     validators=validators, description=spec.help)
             elif spec.kind == "url":
                 field = URLField(spec.label, default=spec.default, description=spec.help, validators=validators + [
+                    web_address,
                     URL(require_tld=False, message=_l("Bitte eine vollständige Adresse mit https:// eingeben."))])
             elif spec.kind == "email":
                 field = EmailField(spec.label, default=spec.default, validators=validators, description=spec.help)
@@ -129,8 +136,21 @@ class LimitsForm(FlaskForm):
                                   validators=[DataRequired(_l("Bitte eine Zahl eingeben.")), NumberRange(min=1)])
     max_total = IntegerField(_l("Höchstens synchronisierte Einträge insgesamt"),
                              validators=[DataRequired(_l("Bitte eine Zahl eingeben.")), NumberRange(min=1)])
+    max_delete_share = IntegerField(
+        _l("Höchstens löschen ohne Bestätigung (Prozent der Einträge einer Schnittstelle)"),
+        validators=[InputRequired(_l("Bitte eine Zahl eingeben.")),
+                    NumberRange(min=0, max=100, message=_l("Bitte eine Zahl von 0 bis 100 eingeben."))])
+    download_deadline = IntegerField(
+        _l("Höchstdauer eines Abrufs (Sekunden)"),
+        validators=[DataRequired(_l("Bitte eine Zahl eingeben.")),
+                    NumberRange(min=1, max=3600, message=_l("Bitte eine Zahl von 1 bis 3600 eingeben."))])
+
+    SETTINGS = {"max_per_upload": "phonebook.max_per_upload", "max_total": "phonebook.max_total",
+                "max_delete_share": "phonebook.max_delete_share", "download_deadline": "phonebook.download_deadline"}
 
 
 class UploadForm(FlaskForm):
     file = FileField(_l("CSV-Datei"))
     allow_empty = BooleanField(_l("Leere Quelle zulassen (löscht alle Einträge dieser Schnittstelle)"))
+    # Sent by the confirmation button after a sync was stopped for deleting too many entries
+    allow_mass_delete = BooleanField(_l("Löschen vieler Einträge erlauben"))

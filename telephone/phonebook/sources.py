@@ -2,19 +2,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlparse
 
 from sqlalchemy import delete, func, select
 
 from .. import crypto
 from ..extensions import db
 from ..models import PhonebookEntry, PhoneNumber, SyncRun, SyncSource
-from ..sync import schedule
+from ..sync import engine, schedule
 from ..sync.base import REGISTRY, Source, SourceField
 
 
 def source_types() -> list[tuple[str, str]]:
     """(type, label) of every registered source type, by label."""
     return sorted(((name, cls.label) for name, cls in REGISTRY.items()), key=lambda item: item[1].lower())
+
+
+def is_web_address(url: str) -> bool:
+    """Whether `url` is an http or https address with a host (the only kinds a source may read)."""
+    try:
+        parsed = urlparse(url.strip())
+        return parsed.scheme.lower() in ("http", "https") and bool(parsed.hostname)
+    except ValueError:
+        return False
 
 
 def stored_value(source: SyncSource, spec: SourceField) -> str:
@@ -63,18 +73,34 @@ class SourceRow:
     running: SyncRun | None
 
 
+def last_real_run(source: SyncSource) -> SyncRun | None:
+    """The source's last finished run; previews are not runs of the source."""
+    return db.session.scalars(select(SyncRun).where(SyncRun.source_id == source.id, SyncRun.status != "running",
+                                                    SyncRun.trigger != "preview")
+                              .order_by(SyncRun.id.desc()).limit(1)).first()
+
+
+def pending_mass_delete(source: SyncSource) -> SyncRun | None:
+    """The last real run when it stopped because it would delete too many entries (waits for an admin)."""
+    run = last_real_run(source)
+    if run is not None and run.status == "failed" and any(
+            isinstance(item, dict) and item.get("code") == engine.MASS_DELETE for item in run.messages or ()):
+        return run
+    return None
+
+
 def overview() -> list[SourceRow]:
-    """Every source with its type label, entry count, last finished run and a running one."""
+    """Every source with its type label, entry count, last real run and a running one (of a living process)."""
     sources = db.session.scalars(select(SyncSource).order_by(SyncSource.name, SyncSource.id)).all()
     counts = dict(db.session.execute(select(PhonebookEntry.source_id, func.count(PhonebookEntry.id))
                                      .where(PhonebookEntry.source_id.is_not(None))
                                      .group_by(PhonebookEntry.source_id)).all())
     rows = []
     for source in sources:
-        recent = db.session.scalars(select(SyncRun).where(SyncRun.source_id == source.id)
-                                    .order_by(SyncRun.id.desc()).limit(5)).all()
-        running = next((run for run in recent if run.status == "running"), None)
-        last = next((run for run in recent if run.status != "running"), None)
+        running = next((run for run in db.session.scalars(select(SyncRun).where(
+            SyncRun.source_id == source.id, SyncRun.status == "running").order_by(SyncRun.id.desc())).all()
+            if engine.run_is_alive(run)), None)
+        last = last_real_run(source)
         cls = REGISTRY.get(source.type)
         rows.append(SourceRow(source, cls.label if cls else source.type, counts.get(source.id, 0), last, running))
     return rows

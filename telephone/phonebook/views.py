@@ -87,8 +87,7 @@ def delete(entry_id: int):
 def _limits_form(formdata=None) -> LimitsForm:
     if formdata is not None:
         return LimitsForm(formdata=formdata)
-    return LimitsForm(data={"max_per_upload": site_settings.get_int("phonebook.max_per_upload"),
-                            "max_total": site_settings.get_int("phonebook.max_total")})
+    return LimitsForm(data={name: site_settings.get_int(key) for name, key in LimitsForm.SETTINGS.items()})
 
 
 def _render_sources(limits: LimitsForm | None = None, status: int = 200):
@@ -110,8 +109,8 @@ def source_limits():
     form = _limits_form(request.form)
     if not form.validate():
         return _render_sources(form, 422)
-    site_settings.set_value("phonebook.max_per_upload", str(form.max_per_upload.data))
-    site_settings.set_value("phonebook.max_total", str(form.max_total.data))
+    for name, key in LimitsForm.SETTINGS.items():
+        site_settings.set_value(key, str(form[name].data))
     db.session.commit()
     flash(_("Die Grenzen wurden gespeichert."), "success")
     return redirect(url_for("phonebook.source_list"))
@@ -207,12 +206,15 @@ def source_delete(source_id: int):
 
 
 def _render_source_detail(source: SyncSource, outcome: engine.SyncOutcome | None = None, status: int = 200,
-                          upload: UploadForm | None = None):
+                          upload: UploadForm | None = None, shown_run: SyncRun | None = None, notice: str = ""):
+    """The source page: its result section shows a preview (`outcome`), a finished run (`shown_run`) or `notice`."""
     runs = db.session.scalars(db.select(SyncRun).where(SyncRun.source_id == source.id)
                               .order_by(SyncRun.id.desc()).limit(30)).all()
     cls = REGISTRY.get(source.type)
     return render_template("phonebook/source.html", source=source, source_cls=cls, runs=runs, outcome=outcome,
-                           upload=upload or UploadForm(), running=engine.is_running(source.id),
+                           shown_run=shown_run, notice=notice, upload=upload or UploadForm(),
+                           running=engine.is_running(source.id),
+                           mass_delete=sources.pending_mass_delete(source),
                            entry_count=db.session.scalar(db.select(db.func.count(PhonebookEntry.id))
                                                          .where(PhonebookEntry.source_id == source.id))), status
 
@@ -220,7 +222,19 @@ def _render_source_detail(source: SyncSource, outcome: engine.SyncOutcome | None
 @bp.get("/sources/<int:source_id>")
 @admin_required
 def source_detail(source_id: int):
-    return _render_source_detail(db.get_or_404(SyncSource, source_id))
+    source = db.get_or_404(SyncSource, source_id)
+    run_id = request.args.get("run", type=int)
+    shown_run = db.session.get(SyncRun, run_id) if run_id else None
+    if shown_run is not None and shown_run.source_id != source.id:
+        shown_run = None
+    return _render_source_detail(source, shown_run=shown_run)
+
+
+def _local_path(target: str | None) -> str | None:
+    """`target` when it is a path on this site (no scheme, no host), else None."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return None
 
 
 @bp.post("/sources/<int:source_id>/sync")
@@ -233,29 +247,38 @@ def source_sync(source_id: int):
     else:
         engine.start_background_sync(source.id, "manual", allow_empty=bool(request.form.get("allow_empty")))
         flash(_("Synchronisation von „%(name)s“ gestartet.", name=source.name), "success")
-    return redirect(request.form.get("next") or url_for("phonebook.source_list"))
+    return redirect(_local_path(request.form.get("next")) or url_for("phonebook.source_list"))
 
 
 @bp.post("/sources/<int:source_id>/run")
 @admin_required
 def source_run(source_id: int):
-    """Preview (dry run) or sync now, from the source itself or an uploaded file; shows the result."""
+    """Preview (dry run) or sync now, from the source itself or an uploaded file.
+
+    A preview changes nothing and is shown at once (htmx swaps its result in). A
+    sync ends in a redirect to the source page showing the run (post/redirect/get),
+    so reloading the page never syncs again.
+    """
     source = db.get_or_404(SyncSource, source_id)
     form = UploadForm()
     preview = request.form.get("action") == "preview"
     upload = form.file.data.read() if form.file.data else None
     try:
         outcome = engine.sync_source(source.id, "upload" if upload is not None else "manual",
-                                     allow_empty=form.allow_empty.data, dry_run=preview, upload=upload)
+                                     allow_empty=form.allow_empty.data, dry_run=preview, upload=upload,
+                                     allow_mass_delete=form.allow_mass_delete.data and not preview)
     except engine.SyncRefused:
+        if preview:
+            return _render_source_detail(source, upload=form, notice=_("Synchronisation läuft bereits."))
         flash(_("Synchronisation läuft bereits."), "warning")
-        return _render_source_detail(source, status=409, upload=form)
-    except SourceError as exc:
-        flash(str(exc), "error")
-        return _render_source_detail(source, status=422, upload=form)
-    if outcome.ok and not preview:
+        return redirect(url_for("phonebook.source_detail", source_id=source.id))
+    if preview:
+        return _render_source_detail(source, outcome, 200 if outcome.ok else 422, upload=form)
+    if outcome.ok:
         flash(_("Synchronisation erfolgreich: %(summary)s", summary=outcome.summary()), "success")
-    return _render_source_detail(source, outcome, 200 if outcome.ok else 422, upload=form)
+    else:
+        flash(_("Synchronisation fehlgeschlagen – nichts wurde geändert."), "error")
+    return redirect(url_for("phonebook.source_detail", source_id=source.id, run=outcome.run_id, _anchor="sync-result"))
 
 
 @bp.post("/sources/<int:source_id>/test")

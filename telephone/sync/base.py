@@ -41,9 +41,13 @@ class Problem:
     text: str
     line: int | None = None
     level: str = "error"
+    code: str = ""  # names a reason the UI acts on, e.g. "mass_delete"
 
     def as_dict(self) -> dict:
-        return {"level": self.level, "line": self.line, "text": self.text}
+        item = {"level": self.level, "line": self.line, "text": self.text}
+        if self.code:
+            item["code"] = self.code
+        return item
 
 
 class SourceError(Exception):
@@ -83,12 +87,13 @@ class Source(ABC):
     accepts_upload: ClassVar[bool] = False
 
     def __init__(self, url: str = "", login: str = "", password: str = "", options: dict | None = None,
-                 timeout: float = 30.0):
+                 timeout: float = 30.0, deadline: float = 120.0):
         self.url = url
         self.login = login
         self.password = password
         self.options = options or {}
-        self.timeout = timeout
+        self.timeout = timeout  # per socket operation
+        self.deadline = deadline  # per download, in total
 
     @abstractmethod
     def fetch(self) -> Iterable[Record]:

@@ -9,13 +9,14 @@ Manual entries (no source) are never touched.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Iterator
+from typing import Callable, Iterator
 
 from flask import current_app
 from sqlalchemy import delete, func, insert, select, text, update
@@ -23,7 +24,7 @@ from sqlalchemy import delete, func, insert, select, text, update
 from .. import crypto, site_settings
 from ..extensions import db
 from ..models import PhonebookEntry, PhoneNumber, SyncRun, SyncSource, utcnow
-from . import sources  # noqa: F401  (registers every source type)
+from . import liveness, sources  # noqa: F401  (sources registers every source type)
 from .base import EMAIL_TYPES, GENDERS, PHONE_TYPES, Problem, Record, Source, SourceError, source_class
 from .normalize import KIND_BY_TYPE, NumberCache, content_hash, sort_key
 
@@ -33,6 +34,7 @@ _E164 = re.compile(r"^\+[1-9][0-9]{5,14}$")
 # A run still "running" after this long belongs to a process that died.
 STALE_AFTER = timedelta(hours=1)
 PROGRESS_EVERY = 1000
+START_WAIT = 5.0  # seconds start_background_sync waits for the run to be recorded
 # A long sync pauses this often so that webhooks and call banners of the same
 # process are served meanwhile (gevent greenlets only switch when code yields).
 YIELD_EVERY = 100
@@ -122,27 +124,78 @@ def source_lock(source_id: int) -> Iterator[None]:
         lock.release()
 
 
-def _claim_runs(source_id: int) -> None:
-    """Mark dead runs failed; refuse when another process runs this source (SQLite)."""
-    cutoff = utcnow() - STALE_AFTER
-    running = select(SyncRun.id).where(SyncRun.source_id == source_id, SyncRun.status == "running")
-    # With the advisory lock held no other process runs this source: every "running" run is dead.
-    if db.engine.dialect.name != "postgresql" and db.session.scalar(running.where(SyncRun.started_at >= cutoff)):
-        raise SyncRefused(ALREADY_RUNNING)
-    db.session.execute(
-        update(SyncRun).where(SyncRun.id.in_(running.scalar_subquery()))
-        .values(status="failed", finished_at=utcnow(),
-                messages=[Problem("Abgebrochen: Der Prozess wurde während der Synchronisation beendet.").as_dict()])
-        .execution_options(synchronize_session=False)
-    )
+ABORTED = "Abgebrochen: Der Prozess wurde während der Synchronisation beendet."
+
+
+def _lock_is_free(source_id: int) -> bool:
+    """PostgreSQL: whether no session holds the source's advisory lock (probed and released at once)."""
+    with db.engine.connect() as connection:
+        free = connection.execute(text("SELECT pg_try_advisory_lock(:ns, :id)"),
+                                  {"ns": LOCK_NAMESPACE, "id": source_id}).scalar()
+        if free:
+            connection.execute(text("SELECT pg_advisory_unlock(:ns, :id)"), {"ns": LOCK_NAMESPACE, "id": source_id})
+        connection.commit()
+        return bool(free)
+
+
+def run_is_alive(run: SyncRun) -> bool:
+    """Whether a "running" run is held by a living process.
+
+    PostgreSQL: the process running a source holds its advisory lock, on any host.
+    SQLite: the run's process must live on this host (with the same start marker);
+    a run of this very process is alive while a thread holds the source's lock. A
+    run of another host, or one without a recorded process, counts as alive until
+    it is STALE_AFTER old.
+    """
+    if db.engine.dialect.name == "postgresql":
+        return not _lock_is_free(run.source_id)
+    alive = liveness.process_alive(run.host, run.pid, run.process_marker)
+    if alive is None:
+        return run.started_at >= utcnow() - STALE_AFTER
+    if alive and run.pid == os.getpid():
+        lock = _local_locks.get(run.source_id)
+        return bool(lock is not None and lock.locked())
+    return alive
+
+
+def _mark_aborted(run_ids: list[int]) -> None:
+    if run_ids:
+        db.session.execute(
+            update(SyncRun).where(SyncRun.id.in_(run_ids), SyncRun.status == "running")
+            .values(status="failed", finished_at=utcnow(), messages=[Problem(ABORTED).as_dict()])
+            .execution_options(synchronize_session=False))
     db.session.commit()
 
 
+def _claim_runs(source_id: int) -> None:
+    """Mark dead runs failed; refuse when another living process runs this source (SQLite)."""
+    running = db.session.scalars(select(SyncRun).where(SyncRun.source_id == source_id,
+                                                       SyncRun.status == "running")).all()
+    # With the advisory lock held no other process runs this source: every "running" run is dead.
+    # SQLite: this thread holds the in-process lock, so a run of this process is dead too.
+    if db.engine.dialect.name != "postgresql":
+        if any(run.pid != os.getpid() and run_is_alive(run) for run in running):
+            raise SyncRefused(ALREADY_RUNNING)
+    _mark_aborted([run.id for run in running])
+
+
+def reap_dead_runs() -> int:
+    """Mark every "running" run that no living process holds as failed ("Abgebrochen"); returns how many.
+
+    Called at start-up, so that a run whose process was killed does not block its source.
+    """
+    running = db.session.scalars(select(SyncRun).where(SyncRun.status == "running")).all()
+    dead = [run.id for run in running if not run_is_alive(run)]
+    _mark_aborted(dead)
+    if dead:
+        log.warning("phonebook sync: %d run(s) of ended processes marked as aborted", len(dead))
+    return len(dead)
+
+
 def is_running(source_id: int) -> bool:
-    """Whether a (not stale) run of the source is in progress."""
-    return bool(db.session.scalar(select(SyncRun.id).where(
-        SyncRun.source_id == source_id, SyncRun.status == "running",
-        SyncRun.started_at >= utcnow() - STALE_AFTER)))
+    """Whether a run of the source is in progress in a living process."""
+    return any(run_is_alive(run) for run in db.session.scalars(select(SyncRun).where(
+        SyncRun.source_id == source_id, SyncRun.status == "running")).all())
 
 
 def _set_progress(run_id: int, progress: int) -> None:
@@ -162,12 +215,18 @@ def build_source(source: SyncSource) -> Source:
         password = crypto.decrypt(source.password_encrypted)
     except crypto.SecretUnreadable as exc:
         raise SourceError(str(exc)) from None
-    return cls(url=source.url, login=source.login, password=password, options=dict(source.options or {}))
+    return cls(url=source.url, login=source.login, password=password, options=dict(source.options or {}),
+               deadline=float(site_settings.get_int("phonebook.download_deadline")))
 
 
 def sync_source(source_id: int, trigger: str = "manual", *, allow_empty: bool = False, dry_run: bool = False,
-                upload: bytes | None = None) -> SyncOutcome:
+                upload: bytes | None = None, allow_mass_delete: bool = False,
+                on_start: Callable[[], None] | None = None) -> SyncOutcome:
     """Run (or with dry_run preview) one source's sync and record it as a SyncRun.
+
+    A sync that would delete more than the share `phonebook.max_delete_share` of
+    the source's entries fails (problem code MASS_DELETE) unless `allow_mass_delete`.
+    `on_start` is called once the run is recorded as running.
 
     Raises SyncRefused when the source is being synced already; every other
     failure is recorded in the run and returned with ok=False, nothing changed.
@@ -177,13 +236,17 @@ def sync_source(source_id: int, trigger: str = "manual", *, allow_empty: bool = 
         raise SourceError(f"Die Schnittstelle {source_id} gibt es nicht.")
     with source_lock(source_id):
         _claim_runs(source_id)
+        host, pid, marker = liveness.this_process()
         run = SyncRun(source_id=source_id, trigger="preview" if dry_run else trigger, status="running",
-                      started_at=utcnow(), messages=[])
+                      started_at=utcnow(), messages=[], host=host, pid=pid, process_marker=marker)
         db.session.add(run)
         db.session.commit()
         run_id = run.id
+        if on_start is not None:
+            on_start()
         try:
-            return _run(source, run_id, allow_empty=allow_empty, dry_run=dry_run, upload=upload)
+            return _run(source, run_id, allow_empty=allow_empty, dry_run=dry_run, upload=upload,
+                        allow_mass_delete=allow_mass_delete)
         except SourceError as exc:
             db.session.rollback()
             return _fail(run_id, exc.problems, getattr(exc, "total", 0))
@@ -322,7 +385,8 @@ class _Validator:
         return notices
 
 
-def _run(source: SyncSource, run_id: int, *, allow_empty: bool, dry_run: bool, upload: bytes | None) -> SyncOutcome:
+def _run(source: SyncSource, run_id: int, *, allow_empty: bool, dry_run: bool, upload: bytes | None,
+         allow_mass_delete: bool) -> SyncOutcome:
     instance = build_source(source)
     if upload is not None:
         instance.use_upload(upload)
@@ -365,6 +429,13 @@ def _run(source: SyncSource, run_id: int, *, allow_empty: bool, dry_run: bool, u
     _check_limits(source, valid, len(existing), allow_empty, total)
     seen = validator.first_line
     deleted_ids = [entry_id for internal_id, (entry_id, _) in existing.items() if internal_id not in seen]
+    mass_delete = _mass_delete(len(deleted_ids), len(existing), valid)
+    if mass_delete is not None and not allow_mass_delete:
+        if not dry_run:
+            exc = SourceError(mass_delete.text, [mass_delete])
+            exc.total = total
+            raise exc
+        problems.append(Problem(mass_delete.text, None, "warning", MASS_DELETE))
     outcome = SyncOutcome(run_id, ok=True, total=total, created=len(new_rows), updated=len(changed_rows),
                           deleted=len(deleted_ids), unchanged=unchanged, problems=sorted(problems, key=_problem_order))
     if dry_run:
@@ -382,6 +453,23 @@ def _run(source: SyncSource, run_id: int, *, allow_empty: bool, dry_run: bool, u
         messages=[p.as_dict() for p in outcome.problems[:MAX_STORED_MESSAGES]]))
     db.session.commit()
     return outcome
+
+
+MASS_DELETE = "mass_delete"
+
+
+def _mass_delete(deleting: int, owned: int, valid: int) -> Problem | None:
+    """The refusal of a sync deleting more than `phonebook.max_delete_share` percent of a source's entries.
+
+    An empty source is left to the allow_empty rule of `_check_limits`.
+    """
+    share = site_settings.get_int("phonebook.max_delete_share")
+    if valid == 0 or deleting == 0 or deleting * 100 <= owned * share:
+        return None
+    return Problem(f"Die Synchronisation würde {deleting} von {owned} Einträgen löschen – mehr als die erlaubten "
+                   f"{share} %. Nichts wurde geändert. Bitte die Quelle prüfen; ist die Löschung gewollt, "
+                   "bestätigt sie ein Administrator auf der Seite der Schnittstelle "
+                   "(oder: flask phonebook sync --allow-mass-delete).", code=MASS_DELETE)
 
 
 def _check_limits(source: SyncSource, valid: int, owned: int, allow_empty: bool, total: int) -> None:
@@ -492,11 +580,16 @@ def _insert_index(rows: list[dict]) -> None:
 # --------------------------------------------------------------------------- background and batch
 
 
-def run_in_app(app, source_id: int, trigger: str, allow_empty: bool = False) -> None:
-    """Run one sync inside its own app context (background threads and scheduled jobs)."""
+def run_in_app(app, source_id: int, trigger: str, allow_empty: bool = False, allow_mass_delete: bool = False,
+               started: threading.Event | None = None) -> None:
+    """Run one sync inside its own app context (background threads and scheduled jobs).
+
+    `started` is set once the run is recorded (or the sync ended without one).
+    """
     with app.app_context():
         try:
-            outcome = sync_source(source_id, trigger, allow_empty=allow_empty)
+            outcome = sync_source(source_id, trigger, allow_empty=allow_empty, allow_mass_delete=allow_mass_delete,
+                                  on_start=started.set if started is not None else None)
             log.info("phonebook sync of source %s (%s): %s", source_id, trigger, outcome.summary())
             if outcome.ok:
                 from ..placetel_contacts import push_after_sync
@@ -507,15 +600,25 @@ def run_in_app(app, source_id: int, trigger: str, allow_empty: bool = False) -> 
         except Exception:
             log.exception("phonebook sync of source %s (%s) failed", source_id, trigger)
         finally:
+            if started is not None:
+                started.set()
             db.session.remove()
 
 
-def start_background_sync(source_id: int, trigger: str = "manual", allow_empty: bool = False) -> threading.Thread:
-    """Run a sync in a thread with its own app context and return at once."""
+def start_background_sync(source_id: int, trigger: str = "manual", allow_empty: bool = False,
+                          allow_mass_delete: bool = False) -> threading.Thread:
+    """Run a sync in a thread with its own app context; return once its run is recorded.
+
+    Waiting for the run row (a moment, at most START_WAIT seconds) lets the page
+    shown next see the running sync and follow it.
+    """
+    started = threading.Event()
     thread = threading.Thread(target=run_in_app, args=(current_app._get_current_object(), source_id, trigger,
-                                                       allow_empty), name=f"phonebook-sync-{source_id}", daemon=True)
+                                                       allow_empty, allow_mass_delete, started),
+                              name=f"phonebook-sync-{source_id}", daemon=True)
     _threads[:] = [t for t in _threads if t.is_alive()] + [thread]
     thread.start()
+    started.wait(START_WAIT)
     return thread
 
 
@@ -525,13 +628,13 @@ def wait_for_background_syncs(timeout: float = 60.0) -> None:
         thread.join(timeout)
 
 
-def sync_all(trigger: str) -> list[tuple[SyncSource, SyncOutcome | None, str]]:
+def sync_all(trigger: str, allow_mass_delete: bool = False) -> list[tuple[SyncSource, SyncOutcome | None, str]]:
     """Sync every enabled source in turn: [(source, outcome or None, message)]."""
     results = []
     for source in db.session.scalars(select(SyncSource).where(SyncSource.enabled).order_by(SyncSource.id)).all():
         name = source.name
         try:
-            outcome = sync_source(source.id, trigger)
+            outcome = sync_source(source.id, trigger, allow_mass_delete=allow_mass_delete)
         except (SyncRefused, SourceError) as exc:
             results.append((source, None, f"{name}: {exc}"))
         else:

@@ -42,9 +42,9 @@ def flask_command(argv: list[str]) -> str | None:
     return None
 
 
-def should_start(app: Flask) -> bool:
-    """Whether this process runs the scheduler (see the module docstring)."""
-    if app.testing or not app.config.get("SCHEDULER_ENABLED", True):
+def serves_requests(app: Flask) -> bool:
+    """Whether this process serves the app (gunicorn, `flask run`), not tests or another CLI command."""
+    if app.testing:
         return False
     if os.environ.get("FLASK_RUN_FROM_CLI") == "true":
         if flask_command(sys.argv) != "run":
@@ -55,11 +55,34 @@ def should_start(app: Flask) -> bool:
     return True
 
 
+def should_start(app: Flask) -> bool:
+    """Whether this process runs the scheduler (see the module docstring)."""
+    return app.config.get("SCHEDULER_ENABLED", True) and serves_requests(app)
+
+
+def reap_dead_runs(app: Flask) -> None:
+    """At start-up of a serving process: runs whose process died are marked failed ("Abgebrochen")."""
+    from .engine import reap_dead_runs as reap
+
+    if not serves_requests(app):
+        return
+    with app.app_context():
+        try:
+            reap()
+        except Exception:  # e.g. the schema is not created yet (before `flask db upgrade`)
+            log.exception("phonebook sync: dead runs could not be checked")
+            db.session.rollback()
+        finally:
+            db.session.remove()
+
+
 def init_app(app: Flask) -> bool:
     """Start the scheduler with one job per enabled source, where this process should run it.
 
-    Returns whether this process runs the scheduler, so other jobs can join it.
+    Returns whether this process runs the scheduler, so other jobs can join it. Every
+    serving process first marks the runs of dead processes as failed.
     """
+    reap_dead_runs(app)
     if not should_start(app) or scheduler.running:
         return False
     global _app

@@ -13,6 +13,9 @@ from typing import Iterable, Iterator
 import requests
 
 from ..base import Problem, Record, Source, SourceError, SourceField, register
+from .http import BodyTooLarge, read_body
+
+SYSTEM = "CSV-Datei"
 
 REQUIRED_COLUMNS = ("internal_id", "display_name", "family_name", "given_name")
 SINGLE_COLUMNS = REQUIRED_COLUMNS + ("honorific_prefix", "gender")
@@ -196,12 +199,10 @@ class CsvSource(Source):
                 length = response.headers.get("Content-Length", "")
                 if length.isdigit() and int(length) > self.max_bytes:
                     raise SourceError(self._too_big())
-                chunks, size = [], 0
-                for chunk in response.iter_content(chunk_size=256 * 1024):
-                    size += len(chunk)
-                    if size > self.max_bytes:
-                        raise SourceError(self._too_big())
-                    chunks.append(chunk)
+                return read_body(response, system=SYSTEM, deadline=self.deadline, max_bytes=self.max_bytes,
+                                 require_final_newline=True)
+        except BodyTooLarge:
+            raise SourceError(self._too_big()) from None
         except requests.Timeout:
             raise SourceError(f"Zeitüberschreitung: {self.url} hat nicht rechtzeitig geantwortet. "
                               "Bitte später erneut versuchen oder die URL prüfen.") from None
@@ -210,7 +211,6 @@ class CsvSource(Source):
         except requests.RequestException as exc:
             raise SourceError(f"Die CSV-Datei konnte nicht abgerufen werden ({exc.__class__.__name__}): "
                               "Bitte die URL prüfen.") from None
-        return b"".join(chunks)
 
     def _check_status(self, response: requests.Response) -> None:
         if response.status_code in (401, 403):

@@ -18,6 +18,7 @@ from typing import ClassVar, Iterable, Iterator
 from urllib.parse import urlparse
 
 import requests
+import urllib3
 
 from telephone.sync.base import Record, Source, SourceError
 
@@ -29,6 +30,10 @@ MAX_ATTEMPTS = 4
 MAX_WAIT = 120.0
 #: Wait when a throttled answer carries no usable `Retry-After`.
 DEFAULT_WAIT = 5.0
+
+
+#: Bytes asked for per read; a read returns as soon as any data arrived (so the deadline is checked often).
+READ_SIZE = 64 * 1024
 
 
 def sleep(seconds: float) -> None:
@@ -109,13 +114,75 @@ def _retry_after(response: requests.Response) -> float:
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
+class BodyTooLarge(Exception):
+    """The body is longer than the caller allows."""
+
+
+def deadline_exceeded(system: str, host: str, seconds: float) -> SourceError:
+    """The transfer took longer than the total deadline (setting phonebook.download_deadline)."""
+    return SourceError(f"{system}: Die Übertragung von {host} dauerte länger als {seconds:g} Sekunden und wurde "
+                       "abgebrochen (Gesamtzeitlimit). Nichts wurde geändert.")
+
+
+def truncated(system: str, host: str) -> SourceError:
+    """The connection ended before the whole body arrived."""
+    return SourceError(f"{system}: Die Übertragung von {host} wurde vorzeitig beendet – die Daten sind "
+                       "unvollständig. Nichts wurde geändert. Bitte später erneut versuchen.")
+
+
+def read_body(response: requests.Response, *, system: str, deadline: float, max_bytes: int | None = None,
+              require_final_newline: bool = False) -> bytes:
+    """Read a streamed response's whole body, or raise SourceError when it is not complete.
+
+    Complete means: as long as Content-Length says (urllib3 raises otherwise), or a
+    chunked body that ended with its last chunk (urllib3 raises otherwise). A body
+    delimited only by the connection closing has no end marker: with
+    `require_final_newline` its last line must end with a line break, else it is
+    taken as cut off. The whole transfer must finish within `deadline` seconds
+    after the headers arrived, however slowly the server trickles; each socket
+    read keeps its own read timeout. Raises BodyTooLarge beyond `max_bytes`.
+    """
+    host = host_of(response.url or "")
+    started = time.monotonic()
+    chunks, size = [], 0
+    try:
+        while True:
+            if time.monotonic() - started > deadline:
+                raise deadline_exceeded(system, host, deadline)
+            chunk = response.raw.read1(READ_SIZE)
+            if not chunk:
+                break
+            size += len(chunk)
+            if max_bytes is not None and size > max_bytes:
+                raise BodyTooLarge()
+            chunks.append(chunk)
+    except (urllib3.exceptions.ProtocolError, urllib3.exceptions.DecodeError) as exc:
+        log.info("%s: incomplete body from %s: %s", system, host, type(exc).__name__)
+        raise truncated(system, host) from None
+    except (urllib3.exceptions.ReadTimeoutError, socket.timeout):
+        raise SourceError(f"{system}: {host} hat nicht rechtzeitig geantwortet (Zeitüberschreitung).") from None
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise network_error(requests.exceptions.ConnectionError(exc), host, system) from None
+    if time.monotonic() - started > deadline:
+        raise deadline_exceeded(system, host, deadline)
+    body = b"".join(chunks)
+    length = response.headers.get("Content-Length", "").strip()
+    if length.isdigit() and "Content-Encoding" not in response.headers and len(body) != int(length):
+        raise truncated(system, host)
+    delimited = length.isdigit() or "chunked" in response.headers.get("Transfer-Encoding", "").lower()
+    if require_final_newline and body and not delimited and not body.endswith((b"\n", b"\r")):
+        raise truncated(system, host)
+    return body
+
+
 class HttpClient:
     """A requests session for one source run with timeout, throttling retry and error mapping."""
 
     def __init__(self, system: str, timeout: float = 30.0, max_attempts: int = MAX_ATTEMPTS,
-                 max_wait: float = MAX_WAIT):
+                 max_wait: float = MAX_WAIT, deadline: float = 120.0):
         self.system = system
         self.timeout = timeout
+        self.deadline = deadline
         self.max_attempts = max_attempts
         self.max_wait = max_wait
         self.session = requests.Session()
@@ -123,15 +190,18 @@ class HttpClient:
     def request(self, method: str, url: str, **kwargs) -> requests.Response:
         """Send a request; retry throttled answers; raise SourceError on network failure.
 
-        Any other status is returned to the caller, which knows what it means.
+        Any other status is returned to the caller, which knows what it means. The
+        body is read completely within the deadline (see `read_body`).
         """
         host = host_of(url)
         kwargs.setdefault("timeout", self.timeout)
         for attempt in range(1, self.max_attempts + 1):
             try:
-                response = self.session.request(method, url, **kwargs)
+                response = self.session.request(method, url, stream=True, **kwargs)
             except requests.exceptions.RequestException as exc:
                 raise network_error(exc, host, self.system) from None
+            with response:
+                response._content = read_body(response, system=self.system, deadline=self.deadline)
             throttled = response.status_code == 429 or (
                 response.status_code == 503 and "Retry-After" in response.headers)
             if not throttled:
@@ -197,7 +267,7 @@ class ApiSource(Source):
 
     def fetch(self) -> Iterable[Record]:
         """Yield every record of every page."""
-        client = HttpClient(self.system, timeout=self.timeout)
+        client = HttpClient(self.system, timeout=self.timeout, deadline=self.deadline)
         try:
             for page in self._pages(client):
                 yield from page
@@ -206,7 +276,7 @@ class ApiSource(Source):
 
     def test_connection(self) -> str:
         """Authenticate and read the first page."""
-        client = HttpClient(self.system, timeout=self.timeout)
+        client = HttpClient(self.system, timeout=self.timeout, deadline=self.deadline)
         try:
             page = next(iter(self._pages(client)), [])
         finally:
