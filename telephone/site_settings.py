@@ -5,6 +5,7 @@ so the same validation applies to both.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -77,6 +78,21 @@ def _validate_api_token(value: str) -> str:
     return token
 
 
+def _validate_webhook_user(value: str) -> str:
+    user = value.strip()
+    if user and not re.fullmatch(r"[A-Za-z0-9._~-]{1,64}", user):
+        raise InvalidSetting("Der Benutzername für den Webhook darf nur Buchstaben, Ziffern und . _ ~ - "
+                             "enthalten (höchstens 64 Zeichen), denn er steht in der Webhook-Adresse.")
+    return user
+
+
+def _validate_webhook_password(value: str) -> str:
+    password = value.strip()
+    if any(char.isspace() or not char.isprintable() for char in password):
+        raise InvalidSetting("Das Passwort für den Webhook darf keine Leer- oder Steuerzeichen enthalten.")
+    return password
+
+
 def _text(value: str) -> str:
     return value.strip()
 
@@ -92,6 +108,9 @@ SPECS: dict[str, SettingSpec] = {
     "placetel.api_token": SettingSpec("", secret=True),
     "placetel.shared_secret": SettingSpec("", secret=True),
     "placetel.accounts": SettingSpec("", _validate_accounts),
+    # HTTP Basic credentials in the webhook URL: Placetel's alternative to the shared secret
+    "placetel.webhook_user": SettingSpec("", _validate_webhook_user),
+    "placetel.webhook_password": SettingSpec("", _validate_webhook_password, secret=True),
     # Bearer token for other programs using GET /api/v1/lookup
     "api.token": SettingSpec("", _validate_api_token, secret=True),
     "numbers.default_region": SettingSpec("", _validate_region),

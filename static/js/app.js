@@ -101,4 +101,31 @@
     var button = event.target.closest("[data-dismiss-banner]");
     if (button) removeBanner(button.closest(".call-banner").id, true);
   });
+
+  // --- copy buttons (webhook helper): <button data-copy-target="ID"> copies the text of #ID.
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.style.position = "fixed";
+    area.style.opacity = "0";
+    document.body.appendChild(area);
+    area.select();
+    var done = document.execCommand("copy");
+    area.remove();
+    return done ? Promise.resolve() : Promise.reject(new Error("copy refused"));
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy-target]");
+    if (!button) return;
+    var source = document.getElementById(button.getAttribute("data-copy-target"));
+    if (!source) return;
+    copyText(source.textContent.trim()).then(function () {
+      if (!button.dataset.label) button.dataset.label = button.textContent;
+      button.textContent = button.getAttribute("data-copied-label") || button.dataset.label;
+      setTimeout(function () { button.textContent = button.dataset.label; }, 2000);
+    }, function () { /* the address stays visible to copy by hand */ });
+  });
 })();
