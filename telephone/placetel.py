@@ -256,7 +256,8 @@ def webhook_url(notify_url: str, user: str = "") -> str:
     if not user:
         return notify_url
     scheme, separator, rest = notify_url.partition("://")
-    return f"{scheme}{separator}{user}:{_('PASSWORT')}@{rest}"
+    placeholder = _("PASSWORT")
+    return f"{scheme}{separator}{user}:{placeholder}@{rest}"
 
 
 class InvalidNotify(ValueError):
