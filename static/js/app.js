@@ -102,6 +102,15 @@
     if (button) removeBanner(button.closest(".call-banner").id, true);
   });
 
+  // --- 422 answers (webhook helper): a form answered with its errors is shown, like a 200.
+  // (htmx 2 swaps no 4xx by default; if another branch configures this too, keep one of them.)
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.xhr && event.detail.xhr.status === 422) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
   // --- copy buttons (webhook helper): <button data-copy-target="ID"> copies the text of #ID.
   function copyText(text) {
     if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
