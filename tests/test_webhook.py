@@ -24,6 +24,7 @@ from .calls_helpers import (
     XENTRAL_URL,
     configure,
     post_notify,
+    stored_call,
 )
 from .conftest import make_user
 
@@ -48,11 +49,7 @@ def published(monkeypatch):
 
 
 def _call(app, call_id=ANSWERED_ID):
-    with app.app_context():
-        call = db.session.scalar(select(Call).where(Call.call_id == call_id))
-        if call is not None:
-            db.session.expunge(call)
-        return call
+    return stored_call(app, call_id)
 
 
 def _event_count(app):

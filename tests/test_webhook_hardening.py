@@ -17,7 +17,7 @@ from telephone.extensions import db
 from telephone.models import Call, CallEvent
 from telephone.placetel import MAX_DURATION_SECONDS, sign
 
-from .calls_helpers import NOTIFY_URL, SECRET, SIPUID, XENTRAL_URL, configure, post_notify
+from .calls_helpers import NOTIFY_URL, SECRET, SIPUID, XENTRAL_URL, configure, post_notify, stored_call
 from .conftest import make_user
 
 CALL_ID = "ab" * 32
@@ -29,11 +29,7 @@ def no_bus(monkeypatch):
 
 
 def _call(app, call_id=CALL_ID):
-    with app.app_context():
-        call = db.session.scalar(select(Call).where(Call.call_id == call_id))
-        if call is not None:
-            db.session.expunge(call)
-        return call
+    return stored_call(app, call_id)
 
 
 def _counts(app) -> tuple[int, int]:
