@@ -317,10 +317,11 @@ def _duration(form) -> int | None:
         return None
     if not _DIGITS.match(text):
         raise InvalidNotify("„duration“ ist keine ganze Zahl / 'duration' is not a whole number.")
-    # Compare the digits' length first: int() of thousands of digits is slow or refused.
-    if len(text.lstrip("0")) > len(str(MAX_DURATION_SECONDS)):
+    # Compare the digits' length first: int() of thousands of digits (leading zeros too) is refused.
+    significant = text.lstrip("0") or "0"
+    if len(significant) > len(str(MAX_DURATION_SECONDS)):
         return MAX_DURATION_SECONDS
-    return min(int(text), MAX_DURATION_SECONDS)
+    return min(int(significant), MAX_DURATION_SECONDS)
 
 
 def parse_notify(form) -> NotifyEvent:
