@@ -292,16 +292,37 @@ def test_event_names_in_other_case_and_extra_keys_are_accepted(app, client):
 REQUEST_STATS = {"sent": 0, "5xx": 0, "2xx": 0, "4xx": 0}
 
 _NASTY_TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=40)
-_NASTY = st.one_of(
-    st.sampled_from(["", "\x00", "06\x00131", "²", "٣", "ä" * 130, "1" * 121, "x" * 200, "-1", "3.5", "0" * 5000,
-                     str(2**31), str(2**63), "9" * 5000, "a\nb", " +4930123", "%00"]),
-    _NASTY_TEXT,
-    st.text(min_size=100, max_size=300),
-    st.integers(min_value=-2**80, max_value=2**80).map(str),
-)
+def _nul_inside(*good: str):
+    """A good value with a NUL byte somewhere in it."""
+    return st.sampled_from(good).flatmap(lambda value: st.integers(0, len(value)).map(
+        lambda at: value[:at] + "\x00" + value[at:]))
+
+
+_TEXT_FIELD_BAD = st.one_of(_nul_inside("06131123456", "777111222@fpbx.de", "anonymous"),
+                            st.sampled_from(["ä" * 130, "1" * 121, " +4930123", "", "a\nb", "%00", "€" * 120]),
+                            _NASTY_TEXT)
+# Per field: what went wrong in the past or could go wrong when stored
+_BAD = {
+    "call_id": st.one_of(st.sampled_from(["x" * 129, "a\x00b", "", "Call ID mit Leerzeichen", "ä" * 128, "€" * 129,
+                                          "a\tb"]), _NASTY_TEXT),
+    "event": st.one_of(st.sampled_from(["hungup", "HUNGUP", "Expired", "", "Ringing", "HungUp\x00"]), _NASTY_TEXT),
+    "from": _TEXT_FIELD_BAD,
+    "to": _TEXT_FIELD_BAD,
+    "peer": _TEXT_FIELD_BAD,
+    "type": st.one_of(_nul_inside("accepted", "missed"), st.text(min_size=17, max_size=300), _NASTY_TEXT),
+    "direction": st.one_of(st.sampled_from(["IN", "sideways", "", "\x00", "ïn"]), _NASTY_TEXT),
+    "duration": st.one_of(st.sampled_from(["²", "٣", "-1", "3.5", "0" * 5000, "9" * 5000, str(2**31), str(2**63),
+                                           "", " 7 ", "\x0012"]),
+                          st.integers(min_value=-2**80, max_value=2**80).map(str), _NASTY_TEXT),
+    "user": st.one_of(st.sampled_from(["voicemail\x00", "x" * 300, "VOICEMAIL"]), _NASTY_TEXT),
+}
+_NASTY = st.one_of(*_BAD.values())
 # Placetel's own values, from which each request mutates a few
 _VALID = {
-    "call_id": st.sampled_from([CALL_ID, "cd" * 32, "1234567890-3", "ABCDEF01", "x" * 128]),
+    # mostly a new call (so that storing is exercised), sometimes one seen before (a repeat)
+    "call_id": st.one_of(st.binary(min_size=32, max_size=32).map(bytes.hex), st.binary(min_size=32, max_size=32).map(bytes.hex),
+                         st.integers(10**9, 10**10).map(lambda n: f"{n}-{n % 7}"),
+                         st.sampled_from([CALL_ID, "cd" * 32, "1234567890-3", "ABCDEF01", "x" * 128])),
     "event": st.sampled_from(placetel.NOTIFY_EVENTS),
     "from": st.sampled_from(["anonymous", "06131123456", "+496131123456", "0049 30 123456", SIPUID]),
     "to": st.sampled_from(["0221999000", "004930123456", "777111222@fpbx.de"]),
@@ -318,9 +339,9 @@ def notify_requests(draw):
     """A Notify request: Placetel's shape with a few mutated, dropped or added fields, sometimes random
     bytes; signed correctly, wrongly or not at all; with random further headers."""
     fields = {key: draw(values) for key, values in _VALID.items() if key in ("call_id", "event") or draw(st.booleans())}
-    for key in draw(st.lists(st.sampled_from(sorted(_VALID)), max_size=3, unique=True)):
-        if draw(st.booleans()):
-            fields[key] = draw(_NASTY)
+    for key in draw(st.lists(st.sampled_from(sorted(_VALID)), min_size=1, max_size=3, unique=True)):
+        if draw(st.integers(0, 3)):
+            fields[key] = draw(_BAD[key])
         else:
             fields.pop(key, None)
     pairs = list(fields.items()) + draw(st.lists(st.tuples(_NASTY_TEXT, _NASTY), max_size=2))
