@@ -196,22 +196,25 @@ def derive_call(call: Call) -> None:
     call.started_at = min(call.started_at, first_seen) if call.started_at else first_seen
 
     accepted = by_name.get("CallAccepted")
+    # Old bodies: `CallAccepted` with `user=voicemail` when the mailbox took the call.
+    mailbox = accepted is not None and accepted.payload.get("user") == "voicemail"
     peer_event = accepted or by_name.get("OutgoingCall")
     if peer_event is not None and peer_event.payload.get("peer"):
         call.peer = peer_event.payload["peer"]
         user = user_for_sipuid(call.peer)
         if user is not None:
             call.user_id = user.id
-    call.answered_at = accepted.received_at if accepted else None
+    call.answered_at = accepted.received_at if accepted and not mailbox else None
 
     hung_up, expired = by_name.get("HungUp"), by_name.get(EXPIRED_EVENT)
     if hung_up is not None:
         call.hangup_type = hung_up.payload.get("type", "")
         # Unknown HungUp types are kept in hangup_type; the call simply counts as ended.
-        call.status = STATUS_BY_HANGUP_TYPE.get(call.hangup_type, CallStatus.ENDED).value
+        status = STATUS_BY_HANGUP_TYPE.get(call.hangup_type, CallStatus.ENDED)
+        call.status = (CallStatus.VOICEMAIL if mailbox and status == CallStatus.ENDED else status).value
         call.duration = hung_up.payload.get("duration")
         call.ended_at = hung_up.received_at
-        if call.answered_at is None and call.hangup_type == "accepted" and call.duration:
+        if call.answered_at is None and not mailbox and call.hangup_type == "accepted" and call.duration:
             # Placetel sends no CallAccepted for outgoing calls: the duration tells when it began.
             call.answered_at = call.ended_at - timedelta(seconds=call.duration)
     elif expired is not None:
@@ -219,7 +222,8 @@ def derive_call(call: Call) -> None:
         call.ended_at = expired.received_at
         call.duration = None
     else:
-        call.status = (CallStatus.ACCEPTED if accepted else CallStatus.RINGING).value
+        status = CallStatus.VOICEMAIL if mailbox else CallStatus.ACCEPTED if accepted else CallStatus.RINGING
+        call.status = status.value
         call.ended_at = None
         call.duration = None
     # What Call Control answered Placetel for this call

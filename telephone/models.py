@@ -377,8 +377,9 @@ class Call(db.Model):
     """The call journal (Anrufliste): one row per Placetel call or click-to-dial attempt."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # Placetel's 64-hex call id; NULL for a click-to-dial attempt not (yet) tied to a call
-    call_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Placetel's call id (64 hex digits, or any printable id up to 128 characters);
+    # NULL for a click-to-dial attempt not (yet) tied to a call
+    call_id: Mapped[str | None] = mapped_column(String(128), unique=True)
     direction: Mapped[str] = mapped_column(String(3), default="in")  # in | out
     from_number: Mapped[str] = mapped_column(String(120), default="")
     to_number: Mapped[str] = mapped_column(String(120), default="")
@@ -421,7 +422,7 @@ class CallEvent(db.Model):
     __table_args__ = (UniqueConstraint("call_id", "event"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    call_id: Mapped[str] = mapped_column(String(64), index=True)
+    call_id: Mapped[str] = mapped_column(String(128), index=True)
     event: Mapped[str] = mapped_column(String(20))
     payload: Mapped[dict] = mapped_column(JSON, default=dict)
     received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)

@@ -1,6 +1,7 @@
 """Placetel: REST client (with the cached list of SIP users), Notify parsing, account look-ups."""
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import logging
@@ -8,6 +9,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
+from typing import ClassVar, Iterator
 
 import requests
 from flask import current_app
@@ -49,13 +51,24 @@ SIGNATURE_HEADER = "X-PLACETEL-SIGNATURE"
 # Placetel's bodies are a few hundred bytes; anything much larger is not a notification.
 MAX_NOTIFY_BYTES = 8 * 1024
 NOTIFY_EVENTS = ("IncomingCall", "OutgoingCall", "CallAccepted", "HungUp")
-# Placetel documents call_id as 64 hex digits (SHA-256). We accept 8–64 hex digits so that a
-# shorter id of a future or test sender still works, but nothing else: the id ends up in the
-# database (64 characters at most) and in HTML element ids of the live banners.
-CALL_ID_PATTERN = re.compile(r"^[0-9a-fA-F]{8,64}$")
+_EVENT_BY_LOWER = {name.lower(): name for name in NOTIFY_EVENTS}
+# Placetel documents call_id as 64 hex digits (SHA-256), but other senders and Placetel's own
+# history use ids like `1234567890-3`: any printable id up to the column's length is accepted.
+MAX_CALL_ID_LENGTH = 128
+_HEX_ID = re.compile(r"^[0-9a-fA-F]+$")
 KNOWN_HANGUP_TYPES = ("accepted", "missed", "voicemail", "blocked", "busy", "canceled", "unavailable",
                       "congestion")
+# Longest from/to/peer/user we store (the columns' length); longer values are refused.
 _FIELD_LIMIT = 120
+# HungUp types longer than the column are cut: the call is not lost over an odd type.
+MAX_HANGUP_TYPE_LENGTH = 16
+# A duration above this (a week) cannot be a real call; it is clamped so that the HungUp is kept.
+MAX_DURATION_SECONDS = 7 * 24 * 3600
+_DIGITS = re.compile(r"^[0-9]+$")
+# Control characters (NUL included) cannot be stored in PostgreSQL text or shown: dropped.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# `+4930…` sent without URL encoding arrives as ` 4930…`: the space was a plus.
+_UNENCODED_PLUS = re.compile(r"^ [0-9]")
 
 
 def sign(raw_body: bytes, secret: str) -> str:
@@ -64,10 +77,118 @@ def sign(raw_body: bytes, secret: str) -> str:
 
 
 def verify_signature(raw_body: bytes, header: str | None, secret: str) -> bool:
-    """True when `header` is the signature of `raw_body` under `secret` (constant-time compare)."""
-    if not header:
+    """True when `header` is the signature of `raw_body` under `secret` (constant-time compare).
+
+    Any header text is compared as bytes, so a non-ASCII header is simply wrong, never an error.
+    """
+    if not header or not secret:
         return False
-    return hmac.compare_digest(sign(raw_body, secret), header.strip().lower())
+    given = header.strip().lower().encode("utf-8", "replace")
+    return hmac.compare_digest(sign(raw_body, secret).encode("ascii"), given)
+
+
+def basic_credentials(header: str | None) -> tuple[str, str] | None:
+    """(user, password) of an `Authorization: Basic …` header, or None when it is missing or malformed."""
+    scheme, _space, token = (header or "").strip().partition(" ")
+    if scheme.lower() != "basic" or not token.strip():
+        return None
+    try:
+        decoded = base64.b64decode(token.strip().encode("ascii"), validate=True).decode("utf-8")
+    except (ValueError, UnicodeError):  # binascii.Error is a ValueError
+        return None
+    user, colon, password = decoded.partition(":")
+    return (user, password) if colon else None
+
+
+def verify_basic(header: str | None, user: str, password: str) -> bool:
+    """True when the Basic credentials in `header` are `user` and `password` (constant-time compare)."""
+    given = basic_credentials(header)
+    if given is None or not (user and password):
+        return False
+    same_user = hmac.compare_digest(given[0].encode("utf-8"), user.encode("utf-8"))
+    same_password = hmac.compare_digest(given[1].encode("utf-8"), password.encode("utf-8"))
+    return same_user and same_password
+
+
+def basic_auth_configured() -> bool:
+    """Whether HTTP Basic credentials for the webhook URL are configured (user and password)."""
+    from . import site_settings
+
+    return bool(site_settings.get("placetel.webhook_user")) and site_settings.is_set("placetel.webhook_password")
+
+
+def notify_refusal(raw_body: bytes, signature: str | None, authorization: str | None) -> str | None:
+    """Why a Notify request is refused (for the log), or None when it is authorised.
+
+    Closed until a shared secret or Basic credentials are configured; every
+    configured check must pass (with both set, Placetel sends both).
+    """
+    from . import site_settings
+    from .crypto import SecretUnreadable
+
+    try:
+        secret = site_settings.get("placetel.shared_secret")
+        basic = basic_auth_configured()
+        password = site_settings.get("placetel.webhook_password") if basic else ""
+    except SecretUnreadable:
+        return "the stored secret cannot be decrypted (SECRET_KEY changed): enter it again"
+    if not secret and not basic:
+        return "webhook not configured (no shared secret, no Basic credentials)"
+    if secret and not verify_signature(raw_body, signature, secret):
+        return "signature " + ("wrong" if signature else "missing")
+    if basic and not verify_basic(authorization, site_settings.get("placetel.webhook_user"), password):
+        return "Basic credentials " + ("wrong" if authorization else "missing")
+    return None
+
+
+MIN_SHARED_SECRET_LENGTH = 16
+
+
+@dataclass(frozen=True)
+class WebhookState:
+    """How the webhook is protected, for the settings page (never the secrets themselves)."""
+
+    secret_set: bool
+    short_secret: bool  # set, but shorter than MIN_SHARED_SECRET_LENGTH
+    basic_user: str  # the Basic user name when user and password are both set, else ""
+    basic_incomplete: bool  # a user name without password or the other way round
+    min_secret_length: ClassVar[int] = MIN_SHARED_SECRET_LENGTH
+
+    @property
+    def open(self) -> bool:
+        """Whether the webhook accepts events at all."""
+        return self.secret_set or bool(self.basic_user)
+
+
+def webhook_state() -> WebhookState:
+    """The webhook's protection as configured now."""
+    from . import site_settings
+    from .crypto import SecretUnreadable
+
+    try:
+        secret = site_settings.get("placetel.shared_secret")
+    except SecretUnreadable:
+        secret = ""
+    user = site_settings.get("placetel.webhook_user")
+    password_set = site_settings.is_set("placetel.webhook_password")
+    return WebhookState(
+        secret_set=bool(secret),
+        short_secret=bool(secret) and len(secret) < MIN_SHARED_SECRET_LENGTH,
+        basic_user=user if password_set else "",
+        basic_incomplete=bool(user) != password_set,
+    )
+
+
+def webhook_url(notify_url: str, user: str = "") -> str:
+    """The address to enter in the Placetel portal; with Basic credentials `user:PASSWORT@host`.
+
+    The password itself is never shown: the admin replaces the placeholder.
+    """
+    if not user:
+        return notify_url
+    scheme, separator, rest = notify_url.partition("://")
+    placeholder = _("PASSWORT")
+    return f"{scheme}{separator}{user}:{placeholder}@{rest}"
 
 
 class InvalidNotify(ValueError):
@@ -79,62 +200,94 @@ class NotifyEvent:
     """One parsed Placetel Notify request."""
 
     event: str  # IncomingCall | OutgoingCall | CallAccepted | HungUp
-    call_id: str  # lower-case hex
+    call_id: str  # any printable id; hex ids in lower case
     from_number: str = ""  # a number, "anonymous" or a SIP id for internal calls
     to_number: str = ""
     direction: str = ""  # in | out | "" (not sent)
     peer: str = ""  # SIP account that answered (CallAccepted) or dials (OutgoingCall)
     type: str = ""  # HungUp: accepted, missed, voicemail, busy, … (unknown types are kept)
     duration: int | None = None  # HungUp: seconds
+    user: str = ""  # CallAccepted: "voicemail" when the mailbox took the call
 
     def payload(self) -> dict:
         """The fields as stored in CallEvent.payload (Placetel's own key names)."""
         data = {"event": self.event, "call_id": self.call_id, "from": self.from_number, "to": self.to_number,
-                "direction": self.direction, "peer": self.peer, "type": self.type, "duration": self.duration}
+                "direction": self.direction, "peer": self.peer, "type": self.type, "duration": self.duration,
+                "user": self.user}
         return {key: value for key, value in data.items() if value not in ("", None)}
 
 
+def _clean(value: str | None) -> str:
+    """A form value without control characters (NUL included) and surrounding blanks."""
+    return _CONTROL_CHARACTERS.sub("", value or "").strip()
+
+
 def _text_field(form, key: str) -> str:
-    value = (form.get(key) or "").strip()
+    value = _CONTROL_CHARACTERS.sub("", form.get(key) or "")
+    if _UNENCODED_PLUS.match(value):
+        value = "+" + value[1:]
+    value = value.strip()
     if len(value) > _FIELD_LIMIT:
         raise InvalidNotify(f"Feld „{key}“ ist zu lang / field '{key}' is too long.")
     return value
 
 
-def parse_notify(form) -> NotifyEvent:
-    """Validate the form fields of a Notify request; raises InvalidNotify with a German/English reason.
-
-    Required are `event` (one of the four documented ones) and `call_id`; `duration`
-    must be a non-negative whole number when sent. Unknown HungUp types are accepted.
-    """
-    event = (form.get("event") or "").strip()
-    if not event:
-        raise InvalidNotify("Feld „event“ fehlt / field 'event' is missing.")
-    if event not in NOTIFY_EVENTS:
-        raise InvalidNotify(f"Unbekanntes Ereignis / unknown event: {event[:40]!r}")
+def _call_id(form) -> str:
     call_id = (form.get("call_id") or "").strip()
     if not call_id:
         raise InvalidNotify("Feld „call_id“ fehlt / field 'call_id' is missing.")
-    if not CALL_ID_PATTERN.match(call_id):
-        raise InvalidNotify("„call_id“ muss aus 8–64 Hex-Zeichen bestehen / 'call_id' must be 8–64 hex digits.")
-    direction = (form.get("direction") or "").strip().lower()
+    if len(call_id) > MAX_CALL_ID_LENGTH or not call_id.isprintable():
+        raise InvalidNotify(f"„call_id“ muss aus höchstens {MAX_CALL_ID_LENGTH} druckbaren Zeichen bestehen / "
+                            f"'call_id' must be at most {MAX_CALL_ID_LENGTH} printable characters.")
+    return call_id.lower() if _HEX_ID.match(call_id) else call_id
+
+
+def _duration(form) -> int | None:
+    text = _clean(form.get("duration"))
+    if not text:
+        return None
+    if not _DIGITS.match(text):
+        raise InvalidNotify("„duration“ ist keine ganze Zahl / 'duration' is not a whole number.")
+    # Compare the digits' length first: int() of thousands of digits (leading zeros too) is refused.
+    significant = text.lstrip("0") or "0"
+    if len(significant) > len(str(MAX_DURATION_SECONDS)):
+        return MAX_DURATION_SECONDS
+    return min(int(significant), MAX_DURATION_SECONDS)
+
+
+def parse_notify(form) -> NotifyEvent:
+    """Validate the form fields of a Notify request; raises InvalidNotify with a German/English reason.
+
+    Required are `event` (one of the four documented ones, in any case) and `call_id`
+    (any printable id up to 128 characters); `duration` must be a whole number when
+    sent (clamped to a week). Unknown HungUp types are accepted, extra keys ignored.
+    The old format – an OutgoingCall whose `from` is the dialling SIP id, without
+    `peer` – is read as `peer` = that SIP id.
+    """
+    event_text = _clean(form.get("event"))
+    if not event_text:
+        raise InvalidNotify("Feld „event“ fehlt / field 'event' is missing.")
+    event = _EVENT_BY_LOWER.get(event_text.lower())
+    if event is None:
+        raise InvalidNotify(f"Unbekanntes Ereignis / unknown event: {event_text[:40]!r}")
+    call_id = _call_id(form)
+    direction = _clean(form.get("direction")).lower()
     if direction not in ("", "in", "out"):
         raise InvalidNotify("„direction“ muss in oder out sein / 'direction' must be in or out.")
-    duration_text = (form.get("duration") or "").strip()
-    duration = None
-    if duration_text:
-        if not duration_text.isdigit():
-            raise InvalidNotify("„duration“ ist keine ganze Zahl / 'duration' is not a whole number.")
-        duration = int(duration_text)
+    from_number = _text_field(form, "from")
+    peer = _text_field(form, "peer")
+    if event == "OutgoingCall" and not peer and is_sip_id(from_number):
+        peer = from_number
     return NotifyEvent(
         event=event,
-        call_id=call_id.lower(),
-        from_number=_text_field(form, "from"),
+        call_id=call_id,
+        from_number=from_number,
         to_number=_text_field(form, "to"),
         direction=direction,
-        peer=_text_field(form, "peer"),
-        type=_text_field(form, "type").lower(),
-        duration=duration,
+        peer=peer,
+        type=_clean(form.get("type")).lower()[:MAX_HANGUP_TYPE_LENGTH],
+        duration=_duration(form),
+        user=_clean(form.get("user")).lower()[:_FIELD_LIMIT],
     )
 
 

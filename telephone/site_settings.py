@@ -5,6 +5,7 @@ so the same validation applies to both.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -57,14 +58,6 @@ def _percent(value: str) -> str:
     return str(number)
 
 
-def _validate_number_assignments(value: str) -> str:
-    from .banners import parse_number_assignments
-
-    try:
-        parse_number_assignments(value, set(db.session.scalars(select(User.username))))
-    except ValueError as exc:
-        raise InvalidSetting(str(exc)) from exc
-    return value.strip()
 
 MIN_API_TOKEN_LENGTH = 16
 
@@ -74,6 +67,21 @@ def _validate_api_token(value: str) -> str:
     if token and (len(token) < MIN_API_TOKEN_LENGTH or any(char.isspace() for char in token)):
         raise InvalidSetting(f"Der API-Token braucht mindestens {MIN_API_TOKEN_LENGTH} Zeichen ohne Leerzeichen.")
     return token
+
+
+def _validate_webhook_user(value: str) -> str:
+    user = value.strip()
+    if user and not re.fullmatch(r"[A-Za-z0-9._~-]{1,64}", user):
+        raise InvalidSetting("Der Benutzername für den Webhook darf nur Buchstaben, Ziffern und . _ ~ - "
+                             "enthalten (höchstens 64 Zeichen), denn er steht in der Webhook-Adresse.")
+    return user
+
+
+def _validate_webhook_password(value: str) -> str:
+    password = value.strip()
+    if any(char.isspace() or not char.isprintable() for char in password):
+        raise InvalidSetting("Das Passwort für den Webhook darf keine Leer- oder Steuerzeichen enthalten.")
+    return password
 
 
 def _text(value: str) -> str:
@@ -101,6 +109,9 @@ class SettingSpec:
 SPECS: dict[str, SettingSpec] = {
     "placetel.api_token": SettingSpec("", secret=True),
     "placetel.shared_secret": SettingSpec("", secret=True),
+    # HTTP Basic credentials in the webhook URL: Placetel's alternative to the shared secret
+    "placetel.webhook_user": SettingSpec("", _validate_webhook_user),
+    "placetel.webhook_password": SettingSpec("", _validate_webhook_password, secret=True),
     # Bearer token for other programs using GET /api/v1/lookup
     "api.token": SettingSpec("", _validate_api_token, secret=True),
     "numbers.default_region": SettingSpec("DE", _validate_region, config_default="TELEPHONE_DEFAULT_REGION"),

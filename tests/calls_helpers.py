@@ -3,8 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy import select
+
 from telephone import site_settings
 from telephone.extensions import db
+from telephone.models import Call
 from telephone.placetel import sign
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -49,3 +52,12 @@ def configure(app, secret: str | None = SECRET, accounts: str = "") -> None:
         if accounts:
             site_settings.set_value("placetel.accounts", accounts)
         db.session.commit()
+
+
+def stored_call(app, call_id: str) -> Call | None:
+    """The journal row of a call as stored now (detached, for assertions)."""
+    with app.app_context():
+        call = db.session.scalar(select(Call).where(Call.call_id == call_id))
+        if call is not None:
+            db.session.expunge(call)
+        return call

@@ -62,7 +62,7 @@ def test_test_call_is_refused_by_a_wrong_secret(app, client, auth, run_inline, m
 
 def test_first_mapped_account_answers_when_the_admin_has_none(app, client, auth, run_inline):
     make_user(app, "anna")
-    configure(app, secret=None, accounts="anna:777999888@fpbx.de")
+    configure(app, accounts="anna:777999888@fpbx.de")
     auth.login("chef", admin=True)
     response = client.post("/settings/telephony/test-call", data={"number": "+49 221 4711"})
     assert response.status_code == 302

@@ -8,13 +8,19 @@ from telephone import events, numbers
 from telephone.extensions import db
 from telephone.models import Address, Call, ContactPerson, PhonebookEntry, PhoneNote
 
-from .calls_helpers import ANONYMOUS_ID, ANONYMOUS_MISSED, ANSWERED_CALL, ANSWERED_ID, post_notify
+from .calls_helpers import ANONYMOUS_ID, ANONYMOUS_MISSED, ANSWERED_CALL, ANSWERED_ID, configure, post_notify
 from .conftest import make_user
 
 
 @pytest.fixture(autouse=True)
 def no_bus(monkeypatch):
     monkeypatch.setattr(events, "publish", lambda call_event_id: None)
+
+
+@pytest.fixture(autouse=True)
+def webhook_secret(app):
+    """The webhook is closed until a shared secret is set; the calls here are posted signed."""
+    configure(app)
 
 
 @pytest.fixture
@@ -41,7 +47,7 @@ def _call_pk(app, call_id=ANSWERED_ID) -> int:
 
 def _answered_call(app, client) -> int:
     for body in ANSWERED_CALL:
-        post_notify(client, body, secret=None)
+        post_notify(client, body)
     return _call_pk(app)
 
 
@@ -63,7 +69,7 @@ def test_new_note_from_call_is_prefilled(app, client, auth, mueller):
 
 def test_new_note_for_anonymous_caller(app, client, auth):
     for body in ANONYMOUS_MISSED:
-        post_notify(client, body, secret=None)
+        post_notify(client, body)
     call = _call_pk(app, ANONYMOUS_ID)
     auth.login("anna")
     page = client.get(f"/calls/notes/new?call={call}").text

@@ -24,6 +24,7 @@ from .calls_helpers import (
     XENTRAL_URL,
     configure,
     post_notify,
+    stored_call,
 )
 from .conftest import make_user
 
@@ -48,11 +49,7 @@ def published(monkeypatch):
 
 
 def _call(app, call_id=ANSWERED_ID):
-    with app.app_context():
-        call = db.session.scalar(select(Call).where(Call.call_id == call_id))
-        if call is not None:
-            db.session.expunge(call)
-        return call
+    return stored_call(app, call_id)
 
 
 def _event_count(app):
@@ -109,9 +106,14 @@ def test_missing_or_wrong_signature_is_refused_and_nothing_stored(app, client, p
     assert "signature" in caplog.text and SECRET not in caplog.text
 
 
-def test_without_shared_secret_unsigned_events_are_accepted(app, client, published):
-    assert post_notify(client, ANSWERED_CALL[0], secret=None).status_code == 200
-    assert _call(app).status == "ringing"
+@pytest.mark.parametrize("secret", [None, SECRET])
+def test_without_secret_or_basic_credentials_every_event_is_refused(app, client, published, caplog, secret):
+    """Closed by default: nothing is configured, so neither unsigned nor signed events get in."""
+    caplog.set_level(logging.WARNING)
+    response = post_notify(client, ANSWERED_CALL[0], secret=secret)
+    assert response.status_code == 403 and response.mimetype == "text/plain"
+    assert _event_count(app) == 0 and _call(app) is None and published == []
+    assert "not configured" in caplog.text
 
 
 def test_xentral_url_is_the_same_webhook(app, client, published):
@@ -127,16 +129,15 @@ def test_xentral_url_is_the_same_webhook(app, client, published):
 
 @pytest.mark.parametrize("body, reason", [
     ("direction=in&event=IncomingCall&from=0613112345&to=0221999000", "call_id"),
-    (f"call_id=xyz{'0' * 61}&direction=in&event=IncomingCall&from=1&to=2", "call_id"),
-    (f"call_id={'a' * 65}&direction=in&event=IncomingCall&from=1&to=2", "call_id"),
-    (f"call_id=<script>&event=IncomingCall&from=1&to=2", "call_id"),
+    (f"call_id={'a' * 129}&direction=in&event=IncomingCall&from=1&to=2", "call_id"),
+    ("call_id=abc%00def&direction=in&event=IncomingCall&from=1&to=2", "call_id"),
+    ("call_id=abc%0Adef&direction=in&event=IncomingCall&from=1&to=2", "call_id"),
     (f"call_id={CALL_ID}&direction=in&from=1&to=2", "event"),
     (f"call_id={CALL_ID}&direction=in&event=Ringing&from=1&to=2", "Ereignis"),
     (f"call_id={CALL_ID}&direction=in&duration=3.5&event=HungUp&from=1&to=2&type=accepted", "duration"),
     (f"call_id={CALL_ID}&direction=in&duration=abc&event=HungUp&from=1&to=2&type=accepted", "duration"),
     (f"call_id={CALL_ID}&direction=sideways&event=IncomingCall&from=1&to=2", "direction"),
     (f"call_id={CALL_ID}&direction=in&event=IncomingCall&from={'1' * 200}&to=2", "from"),
-    (f"call_id={CALL_ID}&direction=in&event=IncomingCall&from=1&to=2&pad={'x' * 9000}", "groß"),
 ])
 def test_malformed_events_get_400_with_reason_and_store_nothing(app, client, published, body, reason):
     configure(app)
@@ -150,9 +151,17 @@ def test_malformed_events_get_400_with_reason_and_store_nothing(app, client, pub
 
 
 def test_shorter_hex_call_id_is_accepted_and_stored_lower_case(app, client, published):
-    assert post_notify(client, "call_id=ABCDEF0123456789&direction=in&event=IncomingCall&from=1&to=2",
-                       secret=None).status_code == 200
+    configure(app)
+    assert post_notify(client, "call_id=ABCDEF0123456789&direction=in&event=IncomingCall&from=1&to=2"
+                       ).status_code == 200
     assert _call(app, "abcdef0123456789") is not None
+
+
+def test_too_large_body_gets_413_and_stores_nothing(app, client, published):
+    configure(app)
+    response = post_notify(client, f"call_id={CALL_ID}&direction=in&event=IncomingCall&from=1&to=2&pad={'x' * 9000}")
+    assert response.status_code == 413 and "groß" in response.text
+    assert _event_count(app) == 0 and published == []
 
 
 def test_unknown_hangup_type_is_accepted_and_stored(app, client, published):

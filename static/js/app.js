@@ -198,26 +198,34 @@
   });
 })();
 
-// ------------------------------------------------------------------ "URL kopieren"
+// ------------------------------------------------------------------ copy buttons
+// <button data-copy="ID" data-copied-label="Kopiert"> copies the value (inputs) or the text of #ID.
 (function () {
   "use strict";
+  function copyText(text) {
+    // The clipboard API needs HTTPS or localhost; an office server on plain HTTP gets the old way.
+    if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.className = "copy-buffer";
+    document.body.appendChild(area);
+    area.select();
+    var done = document.execCommand("copy");
+    area.remove();
+    return done ? Promise.resolve() : Promise.reject(new Error("copy refused"));
+  }
+
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-copy]");
     if (!button) return;
-    var input = document.getElementById(button.getAttribute("data-copy"));
-    if (!input) return;
-    var label = button.getAttribute("data-label") || button.textContent;
-    button.setAttribute("data-label", label);
-    function done() {
-      button.textContent = document.documentElement.lang === "en" ? "Copied" : "Kopiert";
-      setTimeout(function () { button.textContent = label; }, 2000);
-    }
-    // The clipboard API needs HTTPS or localhost; an office server on plain HTTP gets the old way.
-    if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(input.value).then(done, function () { input.select(); });
-    } else {
-      input.select();
-      try { if (document.execCommand("copy")) done(); } catch (e) { /* the text stays selected */ }
-    }
+    var source = document.getElementById(button.getAttribute("data-copy"));
+    if (!source) return;
+    var text = "value" in source ? source.value : source.textContent.trim();
+    copyText(text).then(function () {
+      if (!button.dataset.label) button.dataset.label = button.textContent;
+      button.textContent = button.getAttribute("data-copied-label") || button.dataset.label;
+      setTimeout(function () { button.textContent = button.dataset.label; }, 2000);
+    }, function () { if ("select" in source) source.select(); /* the text stays there to copy by hand */ });
   });
 })();

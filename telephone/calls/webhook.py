@@ -1,4 +1,4 @@
-"""The Placetel Notify webhook: signature check, parsing, idempotent storage – answered at once.
+"""The Placetel Notify webhook: size and authorisation first, then parsing and idempotent storage.
 
 Two URLs lead here: `/calls/placetel/notify` and the Xentral one,
 `/index.php?module=callcenter&action=call&provider=placetel`, so that offices
@@ -7,38 +7,62 @@ moving from Xentral keep the URL configured in the Placetel portal.
 from __future__ import annotations
 
 import time
+from urllib.parse import parse_qsl
 
 from flask import abort, current_app, request
+from werkzeug.datastructures import MultiDict
 
-from .. import journal, placetel, public, routing, site_settings
+from .. import journal, placetel, public, routing
 from ..extensions import csrf, db
 from . import bp
 
 XENTRAL_ARGS = {"module": "callcenter", "action": "call", "provider": "placetel"}
+TOO_LARGE = "Anfrage zu groß / request body too large."
 
 
 def _plain(text: str, status: int):
     return text, status, {"Content-Type": "text/plain; charset=utf-8"}
 
 
+def read_limited_body(limit: int) -> bytes | None:
+    """The raw request body, or None when it is longer than `limit` bytes.
+
+    Reads at most limit + 1 bytes from the input stream, so a huge (e.g. chunked)
+    body is never read into memory.
+    """
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        return None
+    stream = request.stream
+    chunks, size = [], 0
+    while size <= limit:
+        chunk = stream.read(limit + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return None if size > limit else b"".join(chunks)
+
+
+def notify_form(raw_body: bytes) -> MultiDict:
+    """The form fields of a Notify body, whatever Content-Type came with it (keys in any order)."""
+    text = raw_body.decode("utf-8", "replace")
+    return MultiDict(parse_qsl(text, keep_blank_values=True))
+
+
 def _handle_notify():
-    """Check size and signature on the raw body, then parse and store the event."""
-    if (request.content_length or 0) > placetel.MAX_NOTIFY_BYTES:
-        return _plain("Anfrage zu groß / request body too large.", 400)
-    raw_body = request.get_data(cache=True)  # before request.form: the HMAC covers the raw bytes
-    if len(raw_body) > placetel.MAX_NOTIFY_BYTES:
-        return _plain("Anfrage zu groß / request body too large.", 400)
-    secret = site_settings.get("placetel.shared_secret")
-    if secret:
-        header = request.headers.get(placetel.SIGNATURE_HEADER)
-        if not placetel.verify_signature(raw_body, header, secret):
-            current_app.logger.warning(
-                "Placetel notify from %s refused: signature %s", request.remote_addr,
-                "wrong" if header else "missing",
-            )
-            return _plain("Signatur fehlt oder ist falsch / signature missing or wrong.", 403)
+    """Check size and authorisation on the raw body, then parse and store the event."""
+    raw_body = read_limited_body(placetel.MAX_NOTIFY_BYTES)
+    if raw_body is None:
+        return _plain(TOO_LARGE, 413)
+    refusal = placetel.notify_refusal(raw_body, request.headers.get(placetel.SIGNATURE_HEADER),
+                                      request.headers.get("Authorization"))
+    if refusal:
+        current_app.logger.warning("Placetel notify from %s refused: %s", request.remote_addr, refusal)
+        return _plain("Signatur oder Zugangsdaten fehlen oder sind falsch / "
+                      "signature or credentials missing or wrong.", 403)
     try:
-        notify = placetel.parse_notify(request.form)
+        notify = placetel.parse_notify(notify_form(raw_body))
     except placetel.InvalidNotify as exc:
         current_app.logger.info("Placetel notify refused: %s", exc)
         return _plain(str(exc), 400)

@@ -2,7 +2,7 @@
 import click
 from flask.cli import AppGroup
 
-from .. import site_settings
+from .. import placetel, site_settings
 from ..extensions import db
 
 settings_cli = AppGroup("settings", help="Einstellungen setzen.")
@@ -20,3 +20,6 @@ def set_command(key: str, value: str) -> None:
     db.session.commit()
     shown = "gesetzt" if site_settings.spec(key).secret else site_settings.get(key)
     click.echo(f"{key}: {shown}")
+    if key == "placetel.shared_secret" and 0 < len(value.strip()) < placetel.MIN_SHARED_SECRET_LENGTH:
+        click.echo(f"Warnung: Das Shared Secret ist kürzer als {placetel.MIN_SHARED_SECRET_LENGTH} Zeichen "
+                   "und damit leicht zu erraten.", err=True)

@@ -20,6 +20,8 @@ from .forms import TelephonyForm, UserForm
 TELEPHONY_FIELDS = {
     "api_token": "placetel.api_token",
     "shared_secret": "placetel.shared_secret",
+    "webhook_user": "placetel.webhook_user",
+    "webhook_password": "placetel.webhook_password",
     "default_region": "numbers.default_region",
     "routing": "calls.routing",
     "expire_minutes": "calls.expire_minutes",
@@ -41,9 +43,12 @@ def _secret_states() -> dict[str, bool]:
 def render_telephony(form: TelephonyForm, status: int = 200, **context):
     """The Telefonie page; other features (connection test, test call) add their context."""
     region_default = site_settings.spec("numbers.default_region").effective_default()
-    return render_template("settings/telephony.html", form=form, secrets=_secret_states(),
-                           phone_users=sip_accounts.users_with_phones(), office_numbers=sip_accounts.office_numbers(),
-                           region_default=region_default, **context), status
+    webhook = placetel.webhook_state()
+    webhook_url = placetel.webhook_url(url_for("calls.notify", _external=True), webhook.basic_user)
+    return render_template("settings/telephony.html", form=form, secrets=_secret_states(), webhook=webhook,
+                           webhook_url=webhook_url, phone_users=sip_accounts.users_with_phones(),
+                           office_numbers=sip_accounts.office_numbers(), region_default=region_default,
+                           **context), status
 
 
 @bp.route("/telephony", methods=["GET", "POST"])
@@ -67,12 +72,26 @@ def telephony():
             site_settings.set_value(key, str(value if value is not None else ""))
         except site_settings.InvalidSetting as exc:
             getattr(form, field).errors.extend(str(exc).splitlines())
+    _check_webhook_credentials(form)
     if form.errors:
         db.session.rollback()
         return render_telephony(form, 422)
     db.session.commit()
     flash(_("Die Telefonie-Einstellungen wurden gespeichert."), "success")
+    if form.shared_secret.data and len(form.shared_secret.data.strip()) < placetel.MIN_SHARED_SECRET_LENGTH:
+        flash(_("Das Shared Secret ist kürzer als %(count)s Zeichen und damit leicht zu erraten. "
+                "Besser ein längeres wählen.", count=placetel.MIN_SHARED_SECRET_LENGTH), "warning")
     return redirect(url_for("settings.telephony"))
+
+
+def _check_webhook_credentials(form: TelephonyForm) -> None:
+    """Basic credentials for the webhook come as a pair: a user name needs a password and vice versa."""
+    user = (form.webhook_user.data or "").strip()
+    password_kept = site_settings.is_set("placetel.webhook_password") and not form.clear_webhook_password.data
+    if user and not (form.webhook_password.data or password_kept):
+        form.webhook_password.errors.append(_("Bitte auch ein Passwort für den Webhook setzen."))
+    elif not user and form.webhook_password.data and not form.clear_webhook_password.data:
+        form.webhook_user.errors.append(_("Bitte auch einen Benutzernamen für den Webhook setzen."))
 
 
 @bp.get("/users")
