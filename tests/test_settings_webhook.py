@@ -4,7 +4,7 @@ import base64
 import pytest
 
 from telephone import events, site_settings
-from telephone import test_call as test_calls
+from telephone import trial_call as trial_calls
 from telephone.extensions import db
 
 from .calls_helpers import SIPUID
@@ -89,16 +89,16 @@ def test_incomplete_or_wrong_basic_credentials_get_422_with_the_reason(client, a
 @pytest.fixture
 def run_inline(monkeypatch):
     """Run the test call's background sender at once and without pauses."""
-    monkeypatch.setattr(test_calls, "_spawn", lambda target: target())
-    monkeypatch.setattr(test_calls, "PAUSE_SECONDS", 0)
+    monkeypatch.setattr(trial_calls, "_spawn", lambda target: target())
+    monkeypatch.setattr(trial_calls, "PAUSE_SECONDS", 0)
     monkeypatch.setattr(events, "publish", lambda call_event_id: None)
 
 
 def test_test_call_uses_basic_credentials_when_only_they_are_set(client, auth, app, run_inline, monkeypatch):
     auth.login("chef", admin=True)
     sent = []
-    original = test_calls.WebhookCredentials.headers
-    monkeypatch.setattr(test_calls.WebhookCredentials, "headers",
+    original = trial_calls.WebhookCredentials.headers
+    monkeypatch.setattr(trial_calls.WebhookCredentials, "headers",
                         lambda self, body: sent.append(original(self, body)) or sent[-1])
     with app.app_context():
         site_settings.set_value("placetel.accounts", f"chef:{SIPUID}")
