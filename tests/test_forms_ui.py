@@ -74,7 +74,7 @@ def admin(auth):
 def test_fresh_install_shows_the_default_region_and_saves_it(client, admin, app):
     page = client.get("/settings/telephony").text
     assert re.search(r'id="default_region"[^>]*value="DE"', page)
-    assert re.search(r'id="expire_minutes"[^>]*value="10"', page)
+    assert re.search(r'id="expire_minutes"[^>]*value="2"', page)  # ringing calls close after 2 minutes
     response = client.post("/settings/telephony", data={"default_region": "DE", "routing": "all",
                                                         "expire_minutes": "10"})
     assert response.status_code == 302
