@@ -122,6 +122,11 @@ class ShownNumber:
     raw: str
     e164: str | None
 
+    @property
+    def parsed(self) -> numbers.ParsedNumber:
+        """What the number is (phone number, internal extension, not recognised), for the number macro."""
+        return numbers.stored(self.raw, self.e164)
+
 
 def shown_numbers(owner: Address | ContactPerson) -> list[ShownNumber]:
     """The owner's numbers from the lookup index, in the order Telefon, Mobil, Fax."""
@@ -206,6 +211,17 @@ def save_contact(address: Address, contact: ContactPerson | None, data: dict) ->
     apply_contact(contact, data)
     db.session.commit()
     return contact
+
+
+def customer_number_owner(customer_number: str, exclude_id: int | None = None) -> Address | None:
+    """The address that already has this Kundennummer (other than `exclude_id`), if any."""
+    customer_number = _clean(customer_number)
+    if not customer_number:
+        return None
+    statement = select(Address).where(Address.customer_number == customer_number)
+    if exclude_id is not None:
+        statement = statement.where(Address.id != exclude_id)
+    return db.session.scalar(statement.order_by(Address.id).limit(1))
 
 
 def delete_address(address: Address) -> None:
