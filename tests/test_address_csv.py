@@ -44,6 +44,12 @@ def token_of(html: str) -> str:
     return match.group(1)
 
 
+def result_per_line(html: str) -> list[tuple[int, str]]:
+    """(line, what the preview says it does with the line: "neu", "unverändert", "fehlerhaft Grund" …)."""
+    rows = re.findall(r'<tr id="import-line-(\d+)"[^>]*>\s*<td>\d+</td>\s*<td>(.*?)</td>', html, re.S)
+    return [(int(line), " ".join(re.sub(r"<[^>]+>", " ", cell).split())) for line, cell in rows]
+
+
 def count(app, model) -> int:
     with app.app_context():
         return db.session.scalar(select(func.count()).select_from(model))
@@ -64,9 +70,11 @@ def test_import_preview_then_confirm_creates_addresses_contacts_and_index(client
     assert "Müller GmbH" in preview.text and "Anna Schmidt" in preview.text
     assert count(app, Address) == 0  # the preview writes nothing
 
+    assert "Neu: 3 · Aktualisiert: 0 · Unverändert: 0 · Fehlerhaft: 0" in preview.text
     response = client.post(f"/addresses/import/{token_of(preview.text)}", data={})
     assert response.status_code == 302
-    assert "2 Adressen und 1 Ansprechpartner wurden importiert." in client.get(response.headers["Location"]).text
+    assert ("Import abgeschlossen: 3 neu angelegt, 0 aktualisiert, 0 unverändert."
+            in client.get(response.headers["Location"]).text)
     with app.app_context():
         mueller = db.session.scalar(select(Address).filter_by(name="Müller GmbH"))
         assert (mueller.kind, mueller.street, mueller.city, mueller.notes) == (
@@ -83,11 +91,11 @@ def test_preview_lists_faulty_rows_with_line_numbers_and_writes_nothing(client, 
     auth.login("anna")
     preview = upload(client, FAULTY.encode("utf-8"))
     assert preview.status_code == 200
-    assert "2 fehlerhafte Zeilen" in preview.text
-    faulty = re.findall(r"<tr><td>(\d+)</td><td>([^<]*)</td><td>([^<]*)</td></tr>", preview.text)
-    assert [(line, name) for line, name, _reason in faulty] == [("3", ""), ("4", "Gamma KG")]
-    assert "Name fehlt." in faulty[0][2]
-    assert "E-Mail-Adresse „gamma(at)example“ ist ungültig." in faulty[1][2]
+    assert "Fehlerhaft: 2" in preview.text
+    results = dict(result_per_line(preview.text))
+    assert results[2] == "neu" and results[5] == "neu"
+    assert results[3] == "fehlerhaft Name fehlt."
+    assert results[4] == "fehlerhaft E-Mail-Adresse „gamma(at)example“ ist ungültig."
 
     # all or nothing: without the option the import is refused and nothing is written
     token = token_of(preview.text)
@@ -219,9 +227,10 @@ def test_export_is_excel_ready_and_round_trips(client, auth, app):
     content = response.data
     assert content.startswith(b"\xef\xbb\xbf")
     text = content.decode("utf-8-sig")
-    assert text.splitlines()[0] == "Typ;Name;Firma;Funktion;Straße;PLZ;Ort;Land;E-Mail;Telefon;Mobil;Fax;Notizen"
+    assert text.splitlines()[0] == ("Typ;Kundennummer;Name;Anrede;Titel;Vorname;Nachname;Firma;Funktion;Straße;PLZ;"
+                                    "Ort;Land;E-Mail;Telefon;Mobil;Fax;Notizen")
     assert "'=HYPERLINK" in text  # Excel must not run it as a formula
-    assert "Ansprechpartner;Anna Schmidt;;Einkauf" in text
+    assert "Ansprechpartner;;Anna Schmidt;;;Anna;Schmidt;;Einkauf" in text
 
     def snapshot():
         with app.app_context():
@@ -230,7 +239,8 @@ def test_export_is_excel_ready_and_round_trips(client, auth, app):
                 rows.append(tuple(getattr(address, name) for name in (
                     "kind", "name", "company", "street", "postcode", "city", "country", "email", "notes",
                     "phone", "mobile", "fax")))
-                rows.extend(tuple(getattr(c, n) for n in ("name", "role", "email", "phone", "mobile", "fax"))
+                rows.extend(tuple(getattr(c, n) for n in ("name", "salutation", "title", "first_name", "last_name",
+                                                          "role", "email", "phone", "mobile", "fax"))
                             for c in address.contacts)
             numbers = sorted((row.raw, row.e164 or "") for row in db.session.scalars(select(PhoneNumber)))
             return rows, numbers

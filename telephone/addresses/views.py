@@ -172,15 +172,22 @@ def export():
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
+@bp.get("/import/vorlage.csv")
+def import_template():
+    return Response(csv_io.template_csv(), mimetype="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="adressen-vorlage.csv"'})
+
+
 def _render_upload(form: ImportUploadForm, error: str | None = None, status: int = 200):
     return render_template("addresses/import.html", form=form, error=error, columns=csv_io.COLUMNS,
                            default_region=numbers.default_region()), status
 
 
 def _render_preview(preview: csv_io.ImportPreview, token: str, form: ImportConfirmForm | None = None,
-                    status: int = 200):
+                    status: int = 200, error: str | None = None):
     return render_template("addresses/import_preview.html", preview=preview, token=token,
-                           form=form or ImportConfirmForm(), preview_limit=PREVIEW_ROWS), status
+                           form=form or ImportConfirmForm(formdata=None), preview_limit=PREVIEW_ROWS,
+                           error=error), status
 
 
 @bp.route("/import", methods=["GET", "POST"])
@@ -220,10 +227,14 @@ def import_confirm(token: str):
         form.skip_faulty.errors = [_("Die Datei enthält fehlerhafte Zeilen. Bitte korrigieren Sie die Datei "
                                      "oder wählen Sie „Fehlerhafte Zeilen überspringen“.")]
         return _render_preview(preview, token, form, 422)
-    addresses, contacts = csv_io.apply_import(preview, skip_faulty=form.skip_faulty.data)
+    try:
+        result = csv_io.apply_import(preview, skip_faulty=form.skip_faulty.data,
+                                     update_existing=form.update_existing.data)
+    except csv_io.ImportFailed as exc:
+        return _render_preview(preview, token, form, 422, error=str(exc))
     csv_io.discard_upload(current_user.id, token)
-    flash(_("%(addresses)d Adressen und %(contacts)d Ansprechpartner wurden importiert.",
-            addresses=addresses, contacts=contacts), "success")
+    flash(_("Import abgeschlossen: %(created)d neu angelegt, %(updated)d aktualisiert, %(unchanged)d unverändert.",
+            created=result.created, updated=result.updated, unchanged=result.unchanged), "success")
     return redirect(url_for("addresses.index"))
 
 
