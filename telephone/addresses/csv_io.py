@@ -241,9 +241,9 @@ def _header_fields(header: list[str]) -> tuple[list[str | None], list[str]]:
 
 
 def _kind_of(text: str, data: dict) -> str | None:
-    """The row's kind from its Typ cell; without one a row with only a person's name is a person."""
+    """The row's kind from its Typ cell; without one a row with a first name (or only a last name) is a person."""
     word = " ".join(text.strip().lower().split())
-    if not word and not data.get("name") and (data.get("first_name") or data.get("last_name")):
+    if not word and (data.get("first_name") or (data.get("last_name") and not data.get("name"))):
         return PERSON
     return next((kind for kind, words in KIND_WORDS.items() if word in words), None)
 
