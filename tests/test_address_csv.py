@@ -46,7 +46,7 @@ def token_of(html: str) -> str:
 
 def result_per_line(html: str) -> list[tuple[int, str]]:
     """(line, what the preview says it does with the line: "neu", "unverändert", "fehlerhaft Grund" …)."""
-    rows = re.findall(r'<tr id="import-line-(\d+)"[^>]*>\s*<td>\d+</td>\s*<td>(.*?)</td>', html, re.S)
+    rows = re.findall(r'<tr id="import-line-(\d+)".*?<td class="import-result">(.*?)</td>', html, re.S)
     return [(int(line), " ".join(re.sub(r"<[^>]+>", " ", cell).split())) for line, cell in rows]
 
 
