@@ -447,3 +447,42 @@ def test_list_shows_numbers_with_phone_macro(client, auth, address_book):
     page = client.get("/addresses/").text
     assert 'href="tel:+49613112340"' in page
     assert 'href="tel:+4315551234"' in page
+
+
+def test_customer_number_is_saved_and_must_be_unique(client, auth, app):
+    auth.login("anna")
+    assert client.post("/addresses/new", data={**ADDRESS, "customer_number": "K-1"}).status_code == 302
+    response = client.post("/addresses/new", data={**ADDRESS, "name": "Zweite GmbH", "customer_number": "K-1"})
+    assert response.status_code == 422
+    assert "Diese Kundennummer hat schon „Müller GmbH“." in response.text and 'value="Zweite GmbH"' in response.text
+    with app.app_context():
+        address_id = db.session.scalar(select(Address.id))
+    assert "Kundennummer K-1" in client.get(f"/addresses/{address_id}").text
+    assert client.post(f"/addresses/{address_id}/edit", data={**ADDRESS, "customer_number": "K-1"}).status_code == 302
+
+
+def test_imported_salutation_outside_the_choices_survives_editing(client, auth, app):
+    address_id = create_address(app)
+    contact_id = add_contact(app, address_id, name="Mr. John Smith")
+    auth.login("anna")
+    page = client.get(f"/addresses/{address_id}/contacts/{contact_id}/edit").text
+    assert '<option selected value="Mr.">' in page
+    client.post(f"/addresses/{address_id}/contacts/{contact_id}/edit",
+                data={"salutation": "Mr.", "first_name": "John", "last_name": "Smith"})
+    with app.app_context():
+        contact = db.session.get(ContactPerson, contact_id)
+        assert (contact.salutation, contact.name) == ("Mr.", "John Smith")
+
+
+@pytest.mark.parametrize("name, parts", [
+    ("Herr Dr. Hans Müller", ("Herr", "Dr.", "Hans", "Müller")),
+    ("Müller, Hans", ("", "", "Hans", "Müller")),
+    ("Frau Prof. Dr. Eva von der Heide", ("Frau", "Prof. Dr.", "Eva", "von der Heide")),
+    ("Schmidt", ("", "", "", "Schmidt")),
+    ("Dr. med. Klaus Peter Weber", ("", "Dr. med.", "Klaus Peter", "Weber")),
+])
+def test_names_written_in_one_field_are_split_sensibly(name, parts):
+    from telephone.addresses.book import split_name
+
+    split = split_name(name)
+    assert (split.salutation, split.title, split.first_name, split.last_name) == parts
