@@ -357,7 +357,7 @@ def test_country_change_rereads_contact_numbers(client, auth, app):
 def address_book(app):
     """Three addresses with numbers on the address and on a contact person."""
     mueller = create_address(app, name="Müller GmbH", company="", phone="06131 1234-0", fax="")
-    add_contact(app, mueller, name="Anna Schmidt", mobile="0171 2345678")
+    add_contact(app, mueller, name="Frau Dr. Anna Schmidt", mobile="0171 2345678")
     create_address(app, kind="person", name="Erika Weber", company="Weber & Söhne", phone="030 9876543",
                    fax="", email="")
     create_address(app, name="Zebra AG", phone="+43 1 5551234", fax="")
@@ -381,6 +381,7 @@ def test_list_is_sorted_by_name(client, auth, address_book):
     ("gmbh", ["Müller GmbH"]),
     ("söhne", ["Erika Weber"]),
     ("schmidt", ["Müller GmbH"]),
+    ("Dr. Anna", ["Müller GmbH"]),  # the contact person's title and first name
     ("%", []),
     ("nichts", []),
 ])
