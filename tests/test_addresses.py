@@ -302,8 +302,8 @@ def test_contact_person_crud_and_index(client, auth, app):
     assert '<option selected value="Frau">' in edit_page and 'value="Dr."' in edit_page
 
     response = client.post(f"/addresses/{address_id}/contacts/{contact_id}/edit",
-                           data={"first_name": "Anna", "last_name": "Schulz", "role": "Leitung", "email": "", "phone": "",
-                                 "mobile": "0171 9999999", "fax": ""})
+                           data={"first_name": "Anna", "last_name": "Schulz", "role": "Leitung", "email": "",
+                                 "phone": "", "mobile": "0171 9999999", "fax": ""})
     assert response.status_code == 302
     assert index_rows(app, contact_person_id=contact_id) == {("mobile", "0171 9999999", "+491719999999")}
 
@@ -346,7 +346,8 @@ def test_country_change_rereads_contact_numbers(client, auth, app):
     contact_id = add_contact(app, address_id, phone="044 123 45 67")
     assert index_rows(app, contact_person_id=contact_id) == {("phone", "044 123 45 67", "+49441234567")}
     auth.login("anna")
-    client.post(f"/addresses/{address_id}/edit", data={**ADDRESS, "country": "ch", "phone": "+49 6131 1234-0", "fax": ""})
+    client.post(f"/addresses/{address_id}/edit",
+                data={**ADDRESS, "country": "ch", "phone": "+49 6131 1234-0", "fax": ""})
     assert index_rows(app, contact_person_id=contact_id) == {("phone", "044 123 45 67", "+41441234567")}
 
 

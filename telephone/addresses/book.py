@@ -17,8 +17,8 @@ from ..extensions import db
 from ..models import Address, AddressKind, ContactPerson, PhoneNumber
 
 # The editable fields of each model, in form and CSV order.
-ADDRESS_FIELDS = ("kind", "customer_number", "name", "company", "street", "postcode", "city", "country", "email", "notes",
-                  "phone", "mobile", "fax")
+ADDRESS_FIELDS = ("kind", "customer_number", "name", "company", "street", "postcode", "city", "country", "email",
+                  "notes", "phone", "mobile", "fax")
 CONTACT_FIELDS = ("salutation", "title", "first_name", "last_name", "role", "email", "phone", "mobile", "fax")
 PHONE_KINDS = ("phone", "mobile", "fax")
 
@@ -181,7 +181,8 @@ def apply_contact(contact: ContactPerson, data: dict, region: str | None = None)
         if name in data:
             setattr(contact, name, _clean(data[name]))
     if _clean(data.get("name")) and not (_clean(data.get("first_name")) or _clean(data.get("last_name"))):
-        parts = contact_name({**{name: getattr(contact, name) for name in ("salutation", "title")}, "name": data["name"]})
+        kept = {name: getattr(contact, name) for name in ("salutation", "title")}
+        parts = contact_name({**kept, "name": data["name"]})
         contact.salutation, contact.title = parts.salutation, parts.title
         contact.first_name, contact.last_name = parts.first_name, parts.last_name
     contact.name = PersonName(*(getattr(contact, name) or "" for name in NAME_PARTS)).full[:200]
