@@ -41,7 +41,8 @@ def dial(user: User, text: str | None) -> DialOutcome:
     Never raises for Placetel problems: they come back as an outcome with a German message.
     """
     parsed = numbers.parse(text)
-    if not numbers.is_dialable(parsed.e164):
+    target = parsed.dial_target
+    if target is None:
         if not parsed.raw:
             message = _("Bitte geben Sie eine Rufnummer ein.")
         else:
@@ -50,8 +51,8 @@ def dial(user: User, text: str | None) -> DialOutcome:
         return DialOutcome(False, message, parsed.raw, invalid=True)
 
     e164 = parsed.e164
-    shown = numbers.display(e164)
-    tel_link = f"tel:{e164}"
+    shown = numbers.display(e164, parsed.raw)
+    tel_link = f"tel:{target}"
     sipuid = placetel.sipuid_for(user.username)
     if not sipuid:
         message = _unmapped_message(user, shown)
@@ -66,7 +67,7 @@ def dial(user: User, text: str | None) -> DialOutcome:
         return DialOutcome(True, message, parsed.raw, e164, repeated=True)
 
     try:
-        placetel.start_call(sipuid, e164, from_name=_from_name(call.matches))
+        placetel.start_call(sipuid, target, from_name=_from_name(call.matches))
     except placetel.PlacetelError as exc:
         call.status = CallStatus.DIAL_FAILED.value
         call.outcome = exc.message_for(user)
@@ -113,7 +114,8 @@ def _claim(user: User, parsed: numbers.ParsedNumber, sipuid: str) -> Call | None
     earlier = db.session.scalar(
         select(Call.id).where(
             Call.user_id == user.id,
-            Call.remote_e164 == parsed.e164,
+            # internal extensions have no E.164: the same extension as typed
+            Call.remote_e164 == parsed.e164 if parsed.e164 else Call.to_number == parsed.raw[:120],
             Call.direction == "out",
             Call.status == CallStatus.DIALLING.value,
             Call.started_at >= call.started_at - REPEAT_WINDOW,

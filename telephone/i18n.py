@@ -52,3 +52,12 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_global(get_locale, "get_locale")
     app.add_template_global(numbers.display, "phone_display")
     app.add_template_global(numbers.to_e164, "to_e164")
+    # --- numbers as the pages show them (addresses helper) ---
+    app.add_template_global(numbers.shown, "phone_number")
+
+    def colleague_name(sipuid: str) -> str:
+        from .journal import colleague_label
+
+        return colleague_label(sipuid)
+
+    app.add_template_global(colleague_name, "colleague_name")

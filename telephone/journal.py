@@ -94,6 +94,12 @@ def user_for_sipuid(sipuid: str) -> User | None:
     return users[0] if users else None
 
 
+def colleague_label(sipuid: str) -> str:
+    """How an internal call's SIP id is shown: the mapped user's name, else the SIP id itself."""
+    user = user_for_sipuid(sipuid)
+    return user.label if user is not None else sipuid
+
+
 def record_event(notify: NotifyEvent, routing: dict | None = None) -> Recorded:
     """Store a Notify event once per (call_id, event), update its Call, commit and publish.
 

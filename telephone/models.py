@@ -182,6 +182,8 @@ class AddressKind(str, enum.Enum):
 class Address(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), default=AddressKind.COMPANY.value)
+    # Kundennummer: how imports recognise an address they already have
+    customer_number: Mapped[str] = mapped_column(String(40), default="", index=True)
     name: Mapped[str] = mapped_column(String(200), index=True)
     company: Mapped[str] = mapped_column(String(200), default="")
     street: Mapped[str] = mapped_column(String(200), default="")
@@ -201,7 +203,8 @@ class Address(db.Model):
 
     account_manager: Mapped[User | None] = relationship()
     contacts: Mapped[list[ContactPerson]] = relationship(
-        back_populates="address", cascade="all, delete-orphan", order_by="ContactPerson.name"
+        back_populates="address", cascade="all, delete-orphan",
+        order_by="[ContactPerson.last_name, ContactPerson.first_name, ContactPerson.id]"
     )
     numbers: Mapped[list[PhoneNumber]] = relationship(
         back_populates="address", cascade="all, delete-orphan"
@@ -217,6 +220,11 @@ class ContactPerson(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     address_id: Mapped[int] = mapped_column(ForeignKey("address.id", ondelete="CASCADE"), index=True)
+    salutation: Mapped[str] = mapped_column(String(20), default="")  # Anrede: Herr, Frau, …
+    title: Mapped[str] = mapped_column(String(60), default="")  # Dr., Prof. …
+    first_name: Mapped[str] = mapped_column(String(120), default="")
+    last_name: Mapped[str] = mapped_column(String(120), default="")
+    # "Dr. Anna Schmidt": title, first and last name, as search, caller lookup and lists show it
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(120), default="")
     email: Mapped[str] = mapped_column(String(200), default="")

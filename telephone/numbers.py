@@ -1,4 +1,10 @@
-"""Phone numbers: normalisation with `phonenumbers`, the lookup index and caller lookup.
+"""Phone numbers: what a text is (`parse`), the lookup index and caller lookup.
+
+`parse` is the one place that decides what a typed, stored or notified number
+is: a phone number (valid for `phonenumbers`, kept as E.164), an internal
+extension (`23`, up to six digits, dialled as it is), a colleague's SIP id
+(`777123456@fpbx.de`), an anonymous caller, or text that is not recognised.
+Storage, the display macro, the journal and click-to-dial all use it.
 
 Every stored number of an address, contact person or phonebook entry is kept as
 typed (`raw`) and as E.164 in the `PhoneNumber` table. Caller lookup is an index
@@ -11,7 +17,8 @@ import re
 from dataclasses import dataclass, field
 
 import phonenumbers
-from flask import url_for
+from flask import current_app, url_for
+from flask_babel import gettext as _
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, NumberParseException, PhoneMetadata, PhoneNumberFormat
 from sqlalchemy import select
 
@@ -25,6 +32,9 @@ MIN_PARTIAL_DIGITS = 7
 MAX_EXTENSION_DIGITS = 4
 
 _DIRECT_DIAL_ZERO = re.compile(r"[-\s/]0\s*$")
+# Internal extensions: 1–6 digits without a leading 0 (no area code, no "+").
+_INTERNAL_EXTENSION = re.compile(r"[1-9][0-9]{0,5}")
+ANONYMOUS = "anonymous"
 # "+" and 3–17 ASCII digits without a leading zero: numbers already written as E.164
 _PLAIN_INTERNATIONAL = re.compile(r"\+[1-9][0-9]{2,16}")
 _UNDECIDED = object()
@@ -32,14 +42,34 @@ _UNDECIDED = object()
 _national_prefixes: dict[int, object] = {}
 
 
+# What a number text is (ParsedNumber.kind).
+PHONE = "phone"  # a valid phone number; e164 is set
+INTERNAL = "internal"  # an internal extension of the office's PBX ("23")
+COLLEAGUE = "colleague"  # a SIP id of the office's PBX ("777123456@fpbx.de")
+ANONYMOUS_CALLER = "anonymous"  # a caller who suppressed the number
+EMPTY = "empty"
+UNRECOGNISED = "unrecognised"
+
+
 @dataclass(frozen=True)
 class ParsedNumber:
+    """A number text and what it is; only valid phone numbers have an E.164 form."""
+
     raw: str
-    e164: str | None  # None when the text is not a possible phone number
+    e164: str | None  # None unless kind is PHONE
+    kind: str = PHONE
 
     @property
     def recognised(self) -> bool:
-        return self.e164 is not None
+        """A phone number or an internal extension: something the PBX can dial."""
+        return self.kind in (PHONE, INTERNAL)
+
+    @property
+    def dial_target(self) -> str | None:
+        """What click-to-dial sends to the PBX: E.164, or the extension's digits as typed."""
+        if self.kind == PHONE:
+            return self.e164
+        return self.raw if self.kind == INTERNAL else None
 
 
 def default_region() -> str:
@@ -50,34 +80,65 @@ def default_region() -> str:
 
 
 def parse(text: str | None, region: str | None = None) -> ParsedNumber:
-    """Parse any common notation (national, +49, 0049, +49 (0)…, tel:…) into E.164."""
+    """What `text` is: a phone number in any common notation (national, +49, 0049, +49 (0)…, tel:…)
+    that `phonenumbers` finds valid, an internal extension, a SIP id, anonymous, or unrecognised.
+    """
     raw = (text or "").strip()
     if not raw:
-        return ParsedNumber(raw, None)
+        return ParsedNumber(raw, None, EMPTY)
+    if raw.lower() == ANONYMOUS:
+        return ParsedNumber(raw, None, ANONYMOUS_CALLER)
+    if "@" in raw:
+        return ParsedNumber(raw, None, COLLEAGUE)
+    if _INTERNAL_EXTENSION.fullmatch(raw):
+        return ParsedNumber(raw, None, INTERNAL)
     candidate = raw[4:] if raw.lower().startswith("tel:") else raw
-    fast = _plain_international(candidate)
-    if fast is not _UNDECIDED:
-        return ParsedNumber(raw, fast)
+    e164 = _plain_international(candidate)
+    if e164 is _UNDECIDED:
+        e164 = _full_parse(candidate, region or default_region())
+    return ParsedNumber(raw, e164, PHONE) if e164 else ParsedNumber(raw, None, UNRECOGNISED)
+
+
+def shown(raw: str | None, e164: str | None = None) -> ParsedNumber:
+    """A number as pages show it: a known E.164 is a phone number, else `parse` decides."""
+    return ParsedNumber((raw or "").strip(), e164, PHONE) if e164 else parse(raw)
+
+
+def stored(raw: str, e164: str | None) -> ParsedNumber:
+    """A lookup index row as ParsedNumber: without a stored E.164 the text is an extension or unrecognised.
+
+    The row was parsed in its owner's region when it was saved; that decision stands.
+    """
+    if e164:
+        return ParsedNumber(raw, e164, PHONE)
+    parsed = parse(raw)
+    return parsed if parsed.kind != PHONE else ParsedNumber(raw, None, UNRECOGNISED)
+
+
+def _full_parse(candidate: str, region: str) -> str | None:
+    """E.164 of a valid number, else None."""
     try:
-        number = phonenumbers.parse(candidate, region or default_region())
+        number = phonenumbers.parse(candidate, region)
     except NumberParseException:
-        return ParsedNumber(raw, None)
-    if not phonenumbers.is_possible_number(number):
-        return ParsedNumber(raw, None)
-    return ParsedNumber(raw, phonenumbers.format_number(number, PhoneNumberFormat.E164))
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, PhoneNumberFormat.E164)
 
 
 def _plain_international(candidate: str):
     """E.164 or None for a number written as "+" and digits, as `phonenumbers.parse` would decide; else _UNDECIDED.
 
     Bulk imports deliver most numbers in E.164 already; the full parse costs ~35 µs
-    each, this check ~3 µs. It replays what `phonenumbers.parse` does with such a
+    each, this check ~3 µs, plus ~11 µs for the validity check both need
+    (`phonenumbers.is_valid_number`). It replays what `phonenumbers.parse` does with such a
     string (country code = the shortest known prefix, the rest the national number)
     and leaves every case where parse would do more to the full parse: an unknown
     country code, a national number starting with 0 (Italian leading zeros) or
     shorter than 2 digits, and a national number that starts like the country's
     national prefix (which parse may strip, e.g. +4906131… → +496131…).
-    The region plays no part for such numbers. tests/test_numbers_fast_path.py
+    The region plays no part for such numbers; like the full parse it accepts only
+    numbers `phonenumbers` finds valid. tests/test_numbers_fast_path.py
     compares it with the full parse over a large random sample.
     """
     if _PLAIN_INTERNATIONAL.fullmatch(candidate) is None:
@@ -98,7 +159,7 @@ def _plain_international(candidate: str):
     if prefix is _UNDECIDED or (prefix is not None and prefix.match(national)):
         return _UNDECIDED
     number = phonenumbers.PhoneNumber(country_code=country_code, national_number=int(national))
-    return candidate if phonenumbers.is_possible_number(number) else None
+    return candidate if phonenumbers.is_valid_number(number) else None
 
 
 def _national_prefix(country_code: int):
@@ -112,6 +173,7 @@ def _national_prefix(country_code: int):
 
 
 def to_e164(text: str | None, region: str | None = None) -> str | None:
+    """E.164 of a valid phone number, else None (extensions, SIP ids and unrecognised text have none)."""
     return parse(text, region).e164
 
 
@@ -121,14 +183,17 @@ def national_digits(e164: str) -> int:
     return len(phonenumbers.national_significant_number(number))
 
 
-def is_dialable(e164: str | None) -> bool:
-    """True for numbers that click-to-dial may send to the PBX."""
-    return bool(e164) and national_digits(e164) >= 3
-
-
 def display(e164: str | None, raw: str = "", region: str | None = None) -> str:
-    """Readable form: national notation for the office's own country, else international."""
+    """Readable form: national notation for the office's own country, else international.
+
+    Without E.164 the text says what it is: "intern 23", "anonym", else the text as typed.
+    """
     if not e164:
+        parsed = parse(raw, region)
+        if parsed.kind == INTERNAL:
+            return _("intern %(extension)s", extension=parsed.raw)
+        if parsed.kind == ANONYMOUS_CALLER:
+            return _("anonym")
         return raw
     number = phonenumbers.parse(e164)
     own = phonenumbers.country_code_for_region(region or default_region())

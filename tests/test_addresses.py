@@ -120,8 +120,9 @@ def test_create_address_indexes_numbers_and_shows_them(client, auth, app):
                                                       ("fax", "06131 1234-99", "+496131123499")}
     page = client.get(f"/addresses/{address_id}").text
     for text in ("Müller GmbH", "Hauptstraße 1", "55116 Mainz", "info@mueller.de", "Zahlt pünktlich.",
-                 'href="tel:+49613112340"', 'href="tel:+496131123499"'):
+                 'href="tel:+49613112340"', '<span class="fax-number">06131 123499</span>'):
         assert text in page
+    assert 'href="tel:+496131123499"' not in page and '"number": "+496131123499"' not in page  # no dialling a fax
     assert "wurde angelegt" in page
 
 
@@ -148,18 +149,35 @@ def test_validation_keeps_input_and_answers_422(client, auth, app):
         assert db.session.scalar(select(PhoneNumber)) is None
 
 
-def test_unparseable_number_is_kept_and_marked(client, auth, app):
+@pytest.mark.parametrize("typed", ["bitte Zentrale fragen", "0221 12", "1234567"])
+def test_unrecognisable_number_is_refused_next_to_the_field(client, auth, app, typed):
     auth.login("anna")
-    response = client.post("/addresses/new", data={**ADDRESS, "phone": "bitte Zentrale fragen", "fax": ""})
-    assert response.status_code == 302
+    response = client.post("/addresses/new", data={**ADDRESS, "phone": typed, "fax": ""})
+    assert response.status_code == 422
+    assert f"„{typed}“ ist keine gültige Rufnummer." in response.text
+    assert f'value="{typed}"' in response.text and 'value="Müller GmbH"' in response.text
     with app.app_context():
-        address = db.session.scalar(select(Address))
-        assert address.phone == "bitte Zentrale fragen"
-        address_id = address.id
+        assert db.session.scalar(select(Address)) is None
+
+
+def test_stored_unrecognised_number_is_marked(client, auth, app):
+    address_id = create_address(app, phone="bitte Zentrale fragen", fax="")
+    auth.login("anna")
     assert index_rows(app, address_id=address_id) == {("phone", "bitte Zentrale fragen", None)}
     page = client.get(f"/addresses/{address_id}").text
-    assert 'class="unrecognised"' in page
-    assert "bitte Zentrale fragen" in page
+    assert 'class="unrecognised"' in page and "bitte Zentrale fragen ⚠" in page
+
+
+def test_internal_extension_is_stored_as_typed_and_shown_as_such(client, auth, app):
+    auth.login("anna")
+    response = client.post("/addresses/new", data={**ADDRESS, "phone": "12345", "fax": ""})
+    assert response.status_code == 302
+    with app.app_context():
+        address_id = db.session.scalar(select(Address.id))
+    assert index_rows(app, address_id=address_id) == {("phone", "12345", None)}
+    page = client.get(f"/addresses/{address_id}").text
+    assert "intern 12345" in page and "+4912345" not in page and "⚠" not in page
+    assert '"number": "12345"' in page  # dialled as it is
 
 
 def test_edit_address_updates_and_removes_index_rows(client, auth, app):
@@ -230,8 +248,9 @@ def test_person_address(client, auth, app):
 
 def test_html_in_user_text_is_escaped(client, auth, app):
     auth.login("anna")
-    client.post("/addresses/new", data={**ADDRESS, "name": "<script>alert(1)</script>",
-                                        "notes": "<b>fett</b>", "phone": "<img src=x>"})
+    refused = client.post("/addresses/new", data={**ADDRESS, "phone": "<img src=x>"})
+    assert refused.status_code == 422 and "<img src=x>" not in refused.text
+    client.post("/addresses/new", data={**ADDRESS, "name": "<script>alert(1)</script>", "notes": "<b>fett</b>"})
     with app.app_context():
         address_id = db.session.scalar(select(Address.id))
     add_contact(app, address_id, name="<i>Anna</i>")
@@ -241,7 +260,6 @@ def test_html_in_user_text_is_escaped(client, auth, app):
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     detail = client.get(f"/addresses/{address_id}").text
     assert "<b>fett</b>" not in detail and "&lt;b&gt;fett&lt;/b&gt;" in detail
-    assert "<img src=x>" not in detail
     assert "<i>Anna</i>" not in detail and "&lt;i&gt;Anna&lt;/i&gt;" in detail
 
 
@@ -259,26 +277,33 @@ def test_contact_person_crud_and_index(client, auth, app):
     address_id = create_address(app)
     auth.login("anna")
     response = client.post(f"/addresses/{address_id}/contacts/new",
-                           data={"name": "Anna Schmidt", "role": "Einkauf", "email": "anna@mueller.de",
+                           data={"salutation": "Frau", "title": "Dr.", "first_name": "Anna", "last_name": "Schmidt",
+                                 "role": "Einkauf", "email": "anna@mueller.de",
                                  "phone": "06131 1234-17", "mobile": "+49 (0)171 2345678", "fax": ""})
     assert response.status_code == 302
     with app.app_context():
         contact = db.session.scalar(select(ContactPerson))
         contact_id = contact.id
         assert (contact.address_id, contact.role) == (address_id, "Einkauf")
+        assert (contact.salutation, contact.title, contact.first_name, contact.last_name, contact.name) == (
+            "Frau", "Dr.", "Anna", "Schmidt", "Dr. Anna Schmidt")
     assert response.headers["Location"] == f"/addresses/{address_id}#contact-{contact_id}"
     assert index_rows(app, contact_person_id=contact_id) == {("phone", "06131 1234-17", "+496131123417"),
                                                              ("mobile", "+49 (0)171 2345678", "+491712345678")}
     page = client.get(f"/addresses/{address_id}").text
     assert f'id="contact-{contact_id}"' in page
-    assert "Anna Schmidt" in page and "Einkauf" in page and 'href="tel:+491712345678"' in page
+    assert "Frau</span> <strong>Dr. Anna Schmidt</strong>" in page
+    assert "Einkauf" in page and 'href="tel:+491712345678"' in page
     with app.test_request_context():
         match, = lookup_caller("0171 2345678").matches
         assert match.url == f"/addresses/{address_id}#contact-{contact_id}"
+        assert match.name == "Dr. Anna Schmidt"
+    edit_page = client.get(f"/addresses/{address_id}/contacts/{contact_id}/edit").text
+    assert '<option selected value="Frau">' in edit_page and 'value="Dr."' in edit_page
 
     response = client.post(f"/addresses/{address_id}/contacts/{contact_id}/edit",
-                           data={"name": "Anna Schulz", "role": "Leitung", "email": "", "phone": "",
-                                 "mobile": "0171 9999999", "fax": ""})
+                           data={"first_name": "Anna", "last_name": "Schulz", "role": "Leitung", "email": "",
+                                 "phone": "", "mobile": "0171 9999999", "fax": ""})
     assert response.status_code == 302
     assert index_rows(app, contact_person_id=contact_id) == {("mobile", "0171 9999999", "+491719999999")}
 
@@ -294,9 +319,11 @@ def test_contact_validation_keeps_input(client, auth, app):
     address_id = create_address(app)
     auth.login("anna")
     response = client.post(f"/addresses/{address_id}/contacts/new",
-                           data={"name": "", "role": "Einkauf", "email": "anna@", "phone": "0171 1"})
+                           data={"first_name": "Anna", "last_name": "", "role": "Einkauf", "email": "anna@",
+                                 "phone": "0171 1"})
     assert response.status_code == 422
-    assert "Bitte einen Namen eingeben." in response.text
+    assert "Bitte einen Nachnamen eingeben." in response.text
+    assert "„0171 1“ ist keine gültige Rufnummer." in response.text
     assert "gültige E-Mail-Adresse" in response.text
     assert 'value="Einkauf"' in response.text and 'value="anna@"' in response.text
     with app.app_context():
@@ -319,7 +346,8 @@ def test_country_change_rereads_contact_numbers(client, auth, app):
     contact_id = add_contact(app, address_id, phone="044 123 45 67")
     assert index_rows(app, contact_person_id=contact_id) == {("phone", "044 123 45 67", "+49441234567")}
     auth.login("anna")
-    client.post(f"/addresses/{address_id}/edit", data={**ADDRESS, "country": "ch"})
+    client.post(f"/addresses/{address_id}/edit",
+                data={**ADDRESS, "country": "ch", "phone": "+49 6131 1234-0", "fax": ""})
     assert index_rows(app, contact_person_id=contact_id) == {("phone", "044 123 45 67", "+41441234567")}
 
 
@@ -330,7 +358,7 @@ def test_country_change_rereads_contact_numbers(client, auth, app):
 def address_book(app):
     """Three addresses with numbers on the address and on a contact person."""
     mueller = create_address(app, name="Müller GmbH", company="", phone="06131 1234-0", fax="")
-    add_contact(app, mueller, name="Anna Schmidt", mobile="0171 2345678")
+    add_contact(app, mueller, name="Frau Dr. Anna Schmidt", mobile="0171 2345678")
     create_address(app, kind="person", name="Erika Weber", company="Weber & Söhne", phone="030 9876543",
                    fax="", email="")
     create_address(app, name="Zebra AG", phone="+43 1 5551234", fax="")
@@ -354,6 +382,7 @@ def test_list_is_sorted_by_name(client, auth, address_book):
     ("gmbh", ["Müller GmbH"]),
     ("söhne", ["Erika Weber"]),
     ("schmidt", ["Müller GmbH"]),
+    ("Dr. Anna", ["Müller GmbH"]),  # the contact person's title and first name
     ("%", []),
     ("nichts", []),
 ])
@@ -420,3 +449,42 @@ def test_list_shows_numbers_with_phone_macro(client, auth, address_book):
     page = client.get("/addresses/").text
     assert 'href="tel:+49613112340"' in page
     assert 'href="tel:+4315551234"' in page
+
+
+def test_customer_number_is_saved_and_must_be_unique(client, auth, app):
+    auth.login("anna")
+    assert client.post("/addresses/new", data={**ADDRESS, "customer_number": "K-1"}).status_code == 302
+    response = client.post("/addresses/new", data={**ADDRESS, "name": "Zweite GmbH", "customer_number": "K-1"})
+    assert response.status_code == 422
+    assert "Diese Kundennummer hat schon „Müller GmbH“." in response.text and 'value="Zweite GmbH"' in response.text
+    with app.app_context():
+        address_id = db.session.scalar(select(Address.id))
+    assert "Kundennummer K-1" in client.get(f"/addresses/{address_id}").text
+    assert client.post(f"/addresses/{address_id}/edit", data={**ADDRESS, "customer_number": "K-1"}).status_code == 302
+
+
+def test_imported_salutation_outside_the_choices_survives_editing(client, auth, app):
+    address_id = create_address(app)
+    contact_id = add_contact(app, address_id, name="Mr. John Smith")
+    auth.login("anna")
+    page = client.get(f"/addresses/{address_id}/contacts/{contact_id}/edit").text
+    assert '<option selected value="Mr.">' in page
+    client.post(f"/addresses/{address_id}/contacts/{contact_id}/edit",
+                data={"salutation": "Mr.", "first_name": "John", "last_name": "Smith"})
+    with app.app_context():
+        contact = db.session.get(ContactPerson, contact_id)
+        assert (contact.salutation, contact.name) == ("Mr.", "John Smith")
+
+
+@pytest.mark.parametrize("name, parts", [
+    ("Herr Dr. Hans Müller", ("Herr", "Dr.", "Hans", "Müller")),
+    ("Müller, Hans", ("", "", "Hans", "Müller")),
+    ("Frau Prof. Dr. Eva von der Heide", ("Frau", "Prof. Dr.", "Eva", "von der Heide")),
+    ("Schmidt", ("", "", "", "Schmidt")),
+    ("Dr. med. Klaus Peter Weber", ("", "Dr. med.", "Klaus Peter", "Weber")),
+])
+def test_names_written_in_one_field_are_split_sensibly(name, parts):
+    from telephone.addresses.book import split_name
+
+    split = split_name(name)
+    assert (split.salutation, split.title, split.first_name, split.last_name) == parts

@@ -67,12 +67,21 @@ def test_dial_names_the_known_callee_on_the_ringing_phone(client, app, placetel_
     assert requests_mock.last_request.json()["from_name"] == "Müller GmbH"
 
 
-@pytest.mark.parametrize("typed", ["abc", "12", "0221 12345678901234567890"])
+@pytest.mark.parametrize("typed", ["abc", "0221 12", "12345678", "0221 12345678901234567890"])
 def test_unparseable_number_is_refused_and_nothing_sent(client, app, placetel_ready, requests_mock, typed):
     response = dial(client, typed)
     assert "ist keine gültige Rufnummer" in response.text
     assert requests_mock.call_count == 0
     assert journal(app) == []
+
+
+@pytest.mark.parametrize("typed", ["23", "9999", "12345"])
+def test_internal_extension_is_dialled_as_it_is(client, app, placetel_ready, requests_mock, typed):
+    requests_mock.post(CALLS_URL, status_code=201)
+    response = dial(client, typed)
+    assert f"Ihr Telefon klingelt – nehmen Sie ab, um intern {typed} anzurufen." in response.text
+    assert requests_mock.last_request.json() == {"sipuid": "777123456@fpbx.de", "target": typed}
+    assert [(row[1], row[2]) for row in journal(app)] == [(typed, None)]
 
 
 def test_empty_number_asks_for_one(client, placetel_ready, requests_mock):

@@ -48,7 +48,7 @@ def directory(app):
         mueller = _company("Müller GmbH", "06131 1234-0", fax="06131 1234-99")
         person = ContactPerson(name="Anna Schmidt", phone="06131 1234-56", address=mueller)
         numbers.index_numbers(person, [("phone", person.phone)])
-        _company("Kurz AG", "0221 12")  # too short for extension matches
+        _company("Kurz AG", "0221 123")  # valid, but too short for extension matches
         twin_a = _company("Zwilling A", "030 5555555")
         twin_b = _company("Zwilling B", "+49 30 5555555")
         entry = PhonebookEntry(display_name="Jörg Müller", internal_id="2")
@@ -81,7 +81,7 @@ def test_switchboard_number_itself_matches(app, directory):
 def test_short_main_numbers_never_match_partially(app, directory):
     with app.test_request_context():
         assert numbers.lookup_caller("022112345").matches == []
-        assert numbers.lookup_caller("022112").matches[0].name == "Kurz AG"  # exact is fine
+        assert numbers.lookup_caller("0221123").matches[0].name == "Kurz AG"  # exact is fine
 
 
 def test_several_matches_are_all_candidates(app, directory):

@@ -11,12 +11,12 @@ REGIONS = ("DE", "AT", "CH", "US", "IT", "AR", "GB", "FR", "BR", "RU", "JP", "IN
 
 
 def full_parse(text: str, region: str) -> str | None:
-    """numbers.parse as it was before the shortcut: phonenumbers.parse for every input."""
+    """numbers.parse without the shortcut: phonenumbers.parse for every input, valid numbers only."""
     try:
         number = phonenumbers.parse(text, region)
     except NumberParseException:
         return None
-    if not phonenumbers.is_possible_number(number):
+    if not phonenumbers.is_valid_number(number):
         return None
     return phonenumbers.format_number(number, PhoneNumberFormat.E164)
 

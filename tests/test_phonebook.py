@@ -75,7 +75,8 @@ def test_detail_shows_all_numbers_and_emails(app, client, auth):
         entry_id = db.session.scalar(select(PhonebookEntry.id).where(PhonebookEntry.internal_id == "1"))
     auth.login("anna")
     page = client.get(f"/phonebook/{entry_id}").text
-    assert "tel:+496131123499" in page and "Fax" in page
+    assert "06131 123499" in page and "Fax" in page
+    assert "tel:+496131123499" not in page and '"number": "+496131123499"' not in page  # a fax is not dialled
     assert "mailto:anna.schmidt@example.com" in page
     assert "Neuen manuellen Datensatz erstellen" in page
     assert f"/phonebook/{entry_id}/edit" not in page

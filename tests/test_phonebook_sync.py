@@ -58,7 +58,7 @@ def test_phonebook_numbers_are_found_by_caller_lookup(app):
         assert [m.name for m in result.matches] == ["Schmidt, Anna"]
         assert result.matches[0].kind == "phonebook"
         assert result.matches[0].url == f"/phonebook/{entries(app, source_id)['1']['id']}"
-        assert [m.name for m in numbers.lookup_caller("+49 1511 234567").matches] == ['Weber & Söhne "Zentrale"']
+        assert [m.name for m in numbers.lookup_caller("+49 1511 2345678").matches] == ['Weber & Söhne "Zentrale"']
 
 
 def test_bulk_index_equals_index_numbers(app):

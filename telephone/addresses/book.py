@@ -17,18 +17,69 @@ from ..extensions import db
 from ..models import Address, AddressKind, ContactPerson, PhoneNumber
 
 # The editable fields of each model, in form and CSV order.
-ADDRESS_FIELDS = ("kind", "name", "company", "street", "postcode", "city", "country", "email", "notes",
-                  "phone", "mobile", "fax")
-CONTACT_FIELDS = ("name", "role", "email", "phone", "mobile", "fax")
+ADDRESS_FIELDS = ("kind", "customer_number", "name", "company", "street", "postcode", "city", "country", "email",
+                  "notes", "phone", "mobile", "fax")
+CONTACT_FIELDS = ("salutation", "title", "first_name", "last_name", "role", "email", "phone", "mobile", "fax")
 PHONE_KINDS = ("phone", "mobile", "fax")
 
 # Column lengths of the models, for validation of forms and imports.
-MAX_LENGTHS = {"name": 200, "company": 200, "street": 200, "postcode": 20, "city": 100, "country": 2,
+MAX_LENGTHS = {"customer_number": 40, "salutation": 20, "title": 60, "first_name": 120, "last_name": 120,
+               "name": 200, "company": 200, "street": 200, "postcode": 20, "city": 100, "country": 2,
                "email": 200, "role": 120, "phone": 64, "mobile": 64, "fax": 64}
 
 _EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;.]{2,}$")
 # At least three digits and nothing but what people write in phone numbers.
 _NUMBER_QUERY = re.compile(r"^\+?[\d\s()/.\-]*\d[\d\s()/.\-]*$")
+
+
+# Anrede words in names as people write them, and how they are stored.
+SALUTATIONS = {"herr": "Herr", "hr.": "Herr", "hr": "Herr", "frau": "Frau", "fr.": "Frau", "fr": "Frau",
+               "mr.": "Mr.", "mr": "Mr.", "mrs.": "Mrs.", "mrs": "Mrs.", "ms.": "Ms.", "ms": "Ms."}
+# Academic titles without a dot; every word ending in "." before the name counts as title too.
+_TITLE_WORDS = {"dr", "prof", "professor", "dipl.-ing", "mag", "ing"}
+# Particles that belong to the last name ("Anna von Berg" → last name "von Berg").
+_NAME_PARTICLES = {"von", "van", "de", "der", "den", "zu", "vom", "zum", "zur", "di", "da", "du", "le", "la",
+                   "ten", "ter", "del", "dos"}
+
+
+@dataclass(frozen=True)
+class PersonName:
+    """A person's name in its parts: Anrede, Titel, Vorname, Nachname."""
+
+    salutation: str = ""
+    title: str = ""
+    first_name: str = ""
+    last_name: str = ""
+
+    @property
+    def full(self) -> str:
+        """How lists, search and caller lookup show the person: "Dr. Anna Schmidt"."""
+        return " ".join(part for part in (self.title, self.first_name, self.last_name) if part)
+
+
+def split_name(text: str) -> PersonName:
+    """Split a name written in one field ("Herr Dr. Hans Müller", "Müller, Hans") into its parts.
+
+    Leading Anrede and title words are taken off; "Last, First" is read as such;
+    otherwise the last word (with particles such as "von") is the last name.
+    """
+    words = " ".join((text or "").split()).split(" ") if (text or "").strip() else []
+    salutation = ""
+    if words and words[0].lower() in SALUTATIONS:
+        salutation = SALUTATIONS[words.pop(0).lower()]
+    titles = []
+    while len(words) > 1 and (words[0].endswith(".") or words[0].lower() in _TITLE_WORDS):
+        titles.append(words.pop(0))
+    rest = " ".join(words)
+    if "," in rest:
+        last, _comma, first = rest.partition(",")
+        return PersonName(salutation, " ".join(titles), first.strip(), last.strip())
+    if len(words) <= 1:
+        return PersonName(salutation, " ".join(titles), "", rest)
+    cut = len(words) - 1
+    while cut > 1 and words[cut - 1].lower() in _NAME_PARTICLES:
+        cut -= 1
+    return PersonName(salutation, " ".join(titles), " ".join(words[:cut]), " ".join(words[cut:]))
 
 
 def is_valid_email(value: str) -> bool:
@@ -71,6 +122,11 @@ class ShownNumber:
     raw: str
     e164: str | None
 
+    @property
+    def parsed(self) -> numbers.ParsedNumber:
+        """What the number is (phone number, internal extension, not recognised), for the number macro."""
+        return numbers.stored(self.raw, self.e164)
+
 
 def shown_numbers(owner: Address | ContactPerson) -> list[ShownNumber]:
     """The owner's numbers from the lookup index, in the order Telefon, Mobil, Fax."""
@@ -106,11 +162,34 @@ def apply_address(address: Address, data: dict, region: str | None = None) -> Ad
     return address
 
 
+NAME_PARTS = ("salutation", "title", "first_name", "last_name")
+
+
+def contact_name(data: dict) -> PersonName:
+    """The name parts of contact data: the separate fields, else "name" split into parts."""
+    parts = {name: _clean(data.get(name)) for name in NAME_PARTS}
+    if not (parts["first_name"] or parts["last_name"]) and _clean(data.get("name")):
+        split = split_name(_clean(data.get("name")))
+        parts = {"salutation": parts["salutation"] or split.salutation, "title": parts["title"] or split.title,
+                 "first_name": split.first_name, "last_name": split.last_name}
+    return PersonName(**parts)
+
+
 def apply_contact(contact: ContactPerson, data: dict, region: str | None = None) -> ContactPerson:
-    """Copy the given fields onto a contact person and re-index its numbers (caller commits)."""
+    """Copy the given fields onto a contact person and re-index its numbers (caller commits).
+
+    The name comes as Anrede/Titel/Vorname/Nachname or as one "name" that is split;
+    `name` always holds the full name ("Dr. Anna Schmidt").
+    """
     for name in CONTACT_FIELDS:
         if name in data:
             setattr(contact, name, _clean(data[name]))
+    if _clean(data.get("name")) and not (_clean(data.get("first_name")) or _clean(data.get("last_name"))):
+        kept = {name: getattr(contact, name) for name in ("salutation", "title")}
+        parts = contact_name({**kept, "name": data["name"]})
+        contact.salutation, contact.title = parts.salutation, parts.title
+        contact.first_name, contact.last_name = parts.first_name, parts.last_name
+    contact.name = PersonName(*(getattr(contact, name) or "" for name in NAME_PARTS)).full[:200]
     index_contact(contact, region)
     return contact
 
@@ -137,6 +216,17 @@ def save_contact(address: Address, contact: ContactPerson | None, data: dict) ->
     apply_contact(contact, data)
     db.session.commit()
     return contact
+
+
+def customer_number_owner(customer_number: str, exclude_id: int | None = None) -> Address | None:
+    """The address that already has this Kundennummer (other than `exclude_id`), if any."""
+    customer_number = _clean(customer_number)
+    if not customer_number:
+        return None
+    statement = select(Address).where(Address.customer_number == customer_number)
+    if exclude_id is not None:
+        statement = statement.where(Address.id != exclude_id)
+    return db.session.scalar(statement.order_by(Address.id).limit(1))
 
 
 def delete_address(address: Address) -> None:

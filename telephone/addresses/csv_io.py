@@ -2,8 +2,9 @@
 
 File layout (export and import): one row per address; the contact persons of a
 company follow their company as extra rows of type „Ansprechpartner“ (they use
-the columns Name, Funktion, E-Mail, Telefon, Mobil, Fax). The export is UTF-8
-with BOM and `;` as separator, so German Excel opens it directly.
+the columns Anrede, Titel, Vorname, Nachname or Name, Funktion, E-Mail,
+Telefon, Mobil, Fax). The export is UTF-8 with BOM and `;` as separator, so
+German Excel opens it directly; `template_csv` is an empty file of that layout.
 
 The import accepts UTF-8 (with or without BOM) and Excel's Windows-1252, with
 `;`, `,` or tab as separator (taken from the header line), and German or
@@ -11,6 +12,11 @@ English column names (`COLUMNS`). An upload is first checked completely
 (`read_import`) and stored under instance/ with a random token; nothing is
 written until the user confirms, and then only if every row is valid or the
 user chose to skip the faulty ones (`apply_import`, one transaction).
+
+An import recognises the addresses it already has: by Kundennummer when the row
+has one, otherwise by the same name plus a shared number or e-mail address;
+contact persons of a recognised company by their name. Each row is new,
+updated (only the file's columns are written) or unchanged, or faulty.
 """
 from __future__ import annotations
 
@@ -26,6 +32,7 @@ from pathlib import Path
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import selectinload
 
 from .. import numbers
@@ -36,7 +43,13 @@ from . import book
 # field → (German export header, accepted header spellings, lower case)
 COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
     "kind": ("Typ", ("typ", "art", "type", "kind")),
-    "name": ("Name", ("name", "firmenname", "nachname", "company name")),
+    "customer_number": ("Kundennummer", ("kundennummer", "kundennr", "kundennr.", "kd-nr", "kd.-nr.", "kdnr",
+                                         "customer number", "customer no", "customer id", "account number")),
+    "name": ("Name", ("name", "firmenname", "company name", "full name")),
+    "salutation": ("Anrede", ("anrede", "salutation")),
+    "title": ("Titel", ("titel", "title", "akademischer titel")),
+    "first_name": ("Vorname", ("vorname", "vornamen", "first name", "firstname", "given name")),
+    "last_name": ("Nachname", ("nachname", "familienname", "last name", "lastname", "surname", "family name")),
     "company": ("Firma", ("firma", "unternehmen", "company", "organisation", "organization")),
     "role": ("Funktion", ("funktion", "position", "role", "job title")),
     "street": ("Straße", ("straße", "strasse", "str.", "street", "address")),
@@ -49,8 +62,10 @@ COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
     "fax": ("Fax", ("fax", "telefax", "fax number")),
     "notes": ("Notizen", ("notizen", "notiz", "bemerkung", "bemerkungen", "notes", "note", "comment")),
 }
-EXPORT_FIELDS = ("kind", "name", "company", "role", "street", "postcode", "city", "country", "email",
-                 "phone", "mobile", "fax", "notes")
+EXPORT_FIELDS = ("kind", "customer_number", "name", "salutation", "title", "first_name", "last_name", "company",
+                 "role", "street", "postcode", "city", "country", "email", "phone", "mobile", "fax", "notes")
+# What a person's address is named after when the file has no Name for it.
+_PERSON_NAME_PARTS = ("title", "first_name", "last_name")
 
 COMPANY, PERSON, CONTACT = "company", "person", "contact"
 KIND_WORDS = {
@@ -67,8 +82,16 @@ _TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 _FORMULA = re.compile(r"^(?:[=@\t\r]|[+-](?![\d\s(]))")
 
 
+# What an import does with a row (ImportRow.status); faulty rows have errors instead.
+NEW, UPDATED, UNCHANGED = "new", "updated", "unchanged"
+
+
 class ImportFileError(Exception):
     """The file as a whole cannot be read (encoding, no header, no name column); German message."""
+
+
+class ImportFailed(Exception):
+    """Writing the import failed; everything was rolled back (German message)."""
 
 
 @dataclass
@@ -81,6 +104,16 @@ class ImportRow:
     errors: list[str] = field(default_factory=list)
     company_line: int | None = None  # contact rows: line of their company row
     numbers: list[book.ShownNumber] = field(default_factory=list)  # as they would be stored
+    status: str = NEW  # new | updated | unchanged (for rows without errors)
+    existing_id: int | None = None  # the address or contact person this row updates
+    changes: list[str] = field(default_factory=list)  # column titles of the values that change
+    compared: set[str] = field(default_factory=set)  # fields an update writes (the file's columns)
+
+    def written(self) -> dict:
+        """The values the import writes: all for a new row, the file's columns for an update."""
+        if self.status == NEW:
+            return self.data
+        return {name: value for name, value in self.data.items() if name in self.compared}
 
 
 @dataclass
@@ -100,13 +133,31 @@ class ImportPreview:
     def valid(self) -> list[ImportRow]:
         return [row for row in self.rows if not row.errors]
 
+    def count(self, status: str) -> int:
+        """Valid rows with this status (new, updated, unchanged)."""
+        return sum(1 for row in self.valid if row.status == status)
+
     @property
     def address_count(self) -> int:
-        return sum(1 for row in self.valid if row.kind != CONTACT)
+        return sum(1 for row in self.valid if row.kind != CONTACT and row.status == NEW)
 
     @property
     def contact_count(self) -> int:
-        return sum(1 for row in self.valid if row.kind == CONTACT)
+        return sum(1 for row in self.valid if row.kind == CONTACT and row.status == NEW)
+
+    @property
+    def changes_nothing(self) -> bool:
+        """Every valid row is there already, unchanged: importing would write nothing."""
+        return bool(self.valid) and all(row.status == UNCHANGED for row in self.valid)
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import wrote: rows created, updated, and left as they were."""
+
+    created: int
+    updated: int
+    unchanged: int
 
 
 # --------------------------------------------------------------------------- export
@@ -133,9 +184,24 @@ def export_csv() -> bytes:
         values["kind"] = KIND_LABELS[COMPANY if address.is_company else PERSON]
         writer.writerow(_row(values))
         for contact in address.contacts:
-            values = {name: getattr(contact, name) for name in book.CONTACT_FIELDS}
+            values = {name: getattr(contact, name) for name in (*book.CONTACT_FIELDS, "name")}
             values["kind"] = KIND_LABELS[CONTACT]
             writer.writerow(_row(values))
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+TEMPLATE_EXAMPLE = {"kind": "Firma", "customer_number": "10001", "name": "Muster GmbH",
+                    "street": "Musterstraße 1", "postcode": "55116", "city": "Mainz", "country": "DE",
+                    "email": "info@muster-gmbh.de", "phone": "06131 1234-0", "fax": "06131 1234-99",
+                    "notes": "Beispielzeile – bitte ersetzen"}
+
+
+def template_csv() -> bytes:
+    """An import template for Excel: the export's header row and one example line (UTF-8 BOM, `;`)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+    writer.writerow([COLUMNS[name][0] for name in EXPORT_FIELDS])
+    writer.writerow(_row(TEMPLATE_EXAMPLE))
     return buffer.getvalue().encode("utf-8-sig")
 
 
@@ -174,9 +240,23 @@ def _header_fields(header: list[str]) -> tuple[list[str | None], list[str]]:
     return fields, ignored
 
 
-def _kind_of(text: str) -> str | None:
+def _kind_of(text: str, data: dict) -> str | None:
+    """The row's kind from its Typ cell; without one a row with a first name (or only a last name) is a person."""
     word = " ".join(text.strip().lower().split())
+    if not word and (data.get("first_name") or (data.get("last_name") and not data.get("name"))):
+        return PERSON
     return next((kind for kind, words in KIND_WORDS.items() if word in words), None)
+
+
+def _person_address_name(data: dict) -> str:
+    """A person's address name from Name and/or Titel/Vorname/Nachname ("Jürgen Weiß")."""
+    name = data.get("name", "")
+    first = data.get("first_name", "")
+    if not name:
+        return " ".join(data[part] for part in _PERSON_NAME_PARTS if data.get(part))
+    if first and first.casefold() not in name.casefold():
+        return f"{first} {name}"  # "Name" held the surname only
+    return name
 
 
 def _value(text: str) -> str:
@@ -221,8 +301,8 @@ def read_import(content: bytes) -> ImportPreview:
     except csv.Error as exc:
         raise ImportFileError(_("Die Kopfzeile ist kein gültiges CSV: %(reason)s", reason=exc)) from None
     fields, ignored = _header_fields(header)
-    if "name" not in fields:
-        raise ImportFileError(_("Die Kopfzeile enthält keine Spalte „Name“. Gefunden: %(columns)s",
+    if "name" not in fields and "last_name" not in fields:
+        raise ImportFileError(_("Die Kopfzeile enthält keine Spalte „Name“ oder „Nachname“. Gefunden: %(columns)s",
                                 columns=", ".join(cell.strip() for cell in header if cell.strip()) or "–"))
 
     default_country = numbers.default_region()
@@ -242,8 +322,11 @@ def read_import(content: bytes) -> ImportPreview:
         if not any(cell.strip() for cell in cells):
             continue
         data = {name: _value(cell) for name, cell in zip(fields, cells) if name}
+        for name in fields:  # a short row: its missing cells are empty
+            if name and name not in data:
+                data[name] = ""
         kind_text = data.pop("kind", "")
-        kind = _kind_of(kind_text)
+        kind = _kind_of(kind_text, data)
         row = ImportRow(start, kind or COMPANY, data)
         if kind is None:
             row.errors.append(_("Typ „%(kind)s“ ist unbekannt (erlaubt: Firma, Person, Ansprechpartner).",
@@ -252,6 +335,10 @@ def read_import(content: bytes) -> ImportPreview:
             row.errors.append(_("Die Zeile hat mehr Spalten als die Kopfzeile (Trennzeichen im Text?)."))
         if row.kind == CONTACT:
             data.pop("company", None)
+            data.pop("customer_number", None)
+            parts = book.contact_name(data)
+            data.update(salutation=parts.salutation, title=parts.title, first_name=parts.first_name,
+                        last_name=parts.last_name, name=parts.full)
             if company is None:
                 row.errors.append(_("Ansprechpartner ohne vorangehende Firma-Zeile."))
             else:
@@ -259,7 +346,12 @@ def read_import(content: bytes) -> ImportPreview:
                 if company.errors:
                     row.errors.append(_("Die Firma in Zeile %(line)d ist fehlerhaft.", line=company.line))
         else:
-            data.pop("role", None)
+            if row.kind == PERSON:
+                data["name"] = _person_address_name(data)
+            elif not data.get("name"):
+                data["name"] = " ".join(data[part] for part in _PERSON_NAME_PARTS if data.get(part))
+            for name in ("role", "salutation", "title", "first_name", "last_name"):
+                data.pop(name, None)
             data["kind"] = row.kind
             data["country"] = (data.get("country") or default_country).upper()
             company = row if row.kind == COMPANY else None
@@ -268,37 +360,176 @@ def read_import(content: bytes) -> ImportPreview:
         row.numbers = [book.ShownNumber(kind, data[kind], numbers.to_e164(data[kind], region))
                        for kind in book.PHONE_KINDS if data.get(kind)]
         rows.append(row)
+    _recognise(rows, set(filter(None, fields)))
     return ImportPreview(rows, encoding, delimiter, ignored)
 
 
-def apply_import(preview: ImportPreview, skip_faulty: bool = False) -> tuple[int, int]:
-    """Create the addresses and contact persons of a checked file in one transaction.
+# --------------------------------------------------------------------------- recognising what exists
+
+# Fields an import row compares and writes, per kind.
+_ADDRESS_IMPORT_FIELDS = book.ADDRESS_FIELDS
+_CONTACT_IMPORT_FIELDS = (*book.CONTACT_FIELDS, "name")
+_CHUNK = 500
+
+
+def _fold(text: str) -> str:
+    return " ".join((text or "").casefold().split())
+
+
+def _chunks(values: list[str]):
+    for start in range(0, len(values), _CHUNK):
+        yield values[start:start + _CHUNK]
+
+
+def _existing_addresses(rows: list[ImportRow]) -> tuple[dict[str, list[Address]], dict[str, list[Address]]]:
+    """The stored addresses that rows may mean: by Kundennummer and by name (folded)."""
+    customer_numbers = sorted({row.data["customer_number"] for row in rows if row.data.get("customer_number")})
+    names = sorted({row.data["name"] for row in rows if row.data.get("name")})
+    options = (selectinload(Address.numbers), selectinload(Address.contacts))
+    by_number: dict[str, list[Address]] = {}
+    by_name: dict[str, list[Address]] = {}
+    for chunk in _chunks(customer_numbers):
+        for address in db.session.scalars(select(Address).where(Address.customer_number.in_(chunk))
+                                          .options(*options).order_by(Address.id)):
+            by_number.setdefault(address.customer_number, []).append(address)
+    for chunk in _chunks(names):
+        for address in db.session.scalars(select(Address).where(Address.name.in_(chunk))
+                                          .options(*options).order_by(Address.id)):
+            by_name.setdefault(_fold(address.name), []).append(address)
+    return by_number, by_name
+
+
+def _shares_number_or_email(row: ImportRow, address: Address) -> bool:
+    stored = {number.e164 or _fold(number.raw) for number in address.numbers}
+    if any((number.e164 or _fold(number.raw)) in stored for number in row.numbers):
+        return True
+    email = _fold(row.data.get("email", ""))
+    return bool(email) and email == _fold(address.email)
+
+
+def _changes(target, values: dict, names, present: set[str]) -> list[str]:
+    """Column titles of the file's values that differ from what `target` holds."""
+    changed = []
+    for name in names:
+        if name not in present or name not in values:
+            continue
+        if (values[name] or "") != (getattr(target, name) or ""):
+            changed.append(_(COLUMNS[name][0]) if name in COLUMNS else _("Name"))
+    return changed
+
+
+def _set_status(row: ImportRow, target, names, present: set[str]) -> None:
+    row.existing_id = target.id
+    row.compared = {name for name in names if name in present}
+    row.changes = _changes(target, row.data, names, present)
+    row.status = UPDATED if row.changes else UNCHANGED
+
+
+def _recognise(rows: list[ImportRow], columns: set[str]) -> None:
+    """Mark each valid row new, updated or unchanged against the stored addresses and contact persons.
+
+    A row matching several stored addresses, or an address another row of the file
+    already matched, is faulty: the import would not know which one it means.
+    """
+    by_number, by_name = _existing_addresses([row for row in rows if row.kind != CONTACT and not row.errors])
+    # Compared and written: the file's columns; the name always (it may come from Vorname/Nachname).
+    address_columns = {name for name in columns if name in _ADDRESS_IMPORT_FIELDS} | {"name"}
+    contact_columns = {name for name in columns if name in _CONTACT_IMPORT_FIELDS} | {"first_name", "last_name",
+                                                                                       "name"}
+    matched: dict[int, int] = {}  # address id → line of the row that matched it
+    address_of_line: dict[int, Address | None] = {}
+    for row in rows:
+        if row.kind == CONTACT:
+            company = address_of_line.get(row.company_line)
+            if row.errors or company is None:
+                continue
+            name = _fold(row.data["name"])
+            contact = next((person for person in company.contacts if _fold(person.name) == name), None)
+            if contact is not None:
+                _set_status(row, contact, _CONTACT_IMPORT_FIELDS, contact_columns)
+            continue
+        if row.errors:
+            continue
+        customer_number = row.data.get("customer_number", "")
+        if customer_number:
+            candidates = by_number.get(customer_number, [])
+        else:
+            candidates = [address for address in by_name.get(_fold(row.data["name"]), [])
+                          if _shares_number_or_email(row, address)]
+        if len(candidates) > 1:
+            row.errors.append(_("Passt zu mehreren vorhandenen Adressen (%(names)s); bitte mit Kundennummer "
+                                "eindeutig machen.", names=", ".join(f"{a.name} #{a.id}" for a in candidates)))
+            continue
+        if not candidates:
+            address_of_line[row.line] = None
+            continue
+        address = candidates[0]
+        if address.id in matched:
+            row.errors.append(_("Dieselbe Adresse wie Zeile %(line)d.", line=matched[address.id]))
+            continue
+        matched[address.id] = row.line
+        address_of_line[row.line] = address
+        _set_status(row, address, _ADDRESS_IMPORT_FIELDS, address_columns)
+    by_line = {row.line: row for row in rows}
+    for row in rows:  # contacts of a company that became faulty above
+        if row.kind == CONTACT and not row.errors and row.company_line is not None:
+            if by_line[row.company_line].errors:
+                row.errors.append(_("Die Firma in Zeile %(line)d ist fehlerhaft.", line=row.company_line))
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def apply_import(preview: ImportPreview, skip_faulty: bool = False, update_existing: bool = True) -> ImportResult:
+    """Create new and update recognised addresses and contact persons of a checked file, in one transaction.
 
     Refuses (ValueError) when there are faulty rows and skip_faulty is not set.
-    Contact rows of a skipped company are skipped with it. Returns (addresses, contacts).
+    Contact rows of a skipped company are skipped with it; with update_existing
+    off, recognised rows are left as they are. Raises ImportFailed (after a
+    rollback, so nothing is written) when the database refuses the changes.
     """
     if preview.faulty and not skip_faulty:
         raise ValueError("the import has faulty rows")
     region = numbers.default_region()
     by_line: dict[int, Address] = {}
-    created_addresses = created_contacts = 0
-    for row in preview.valid:
-        if row.kind == CONTACT:
-            address = by_line.get(row.company_line)
-            if address is None:
+    created = updated = unchanged = 0
+    try:
+        for row in preview.valid:
+            if row.kind == CONTACT:
+                address = by_line.get(row.company_line)
+                if address is None:
+                    continue
+                target = db.session.get(ContactPerson, row.existing_id) if row.existing_id else None
+            else:
+                target = db.session.get(Address, row.existing_id) if row.existing_id else None
+                if target is not None:
+                    by_line[row.line] = target
+            if row.status == UNCHANGED or (row.status == UPDATED and not update_existing):
+                unchanged += 1
                 continue
-            contact = ContactPerson(address=address)
-            db.session.add(contact)
-            book.apply_contact(contact, row.data, region)
-            created_contacts += 1
-        else:
-            address = Address()
-            book.apply_address(address, row.data, region)
-            db.session.add(address)
-            by_line[row.line] = address
-            created_addresses += 1
-    db.session.commit()
-    return created_addresses, created_contacts
+            if row.kind == CONTACT:
+                if target is None:
+                    target = ContactPerson(address=address)
+                    db.session.add(target)
+                book.apply_contact(target, row.written(), region)
+            else:
+                if target is None:
+                    target = Address()
+                    db.session.add(target)
+                    by_line[row.line] = target
+                book.apply_address(target, row.written(), region)
+                if row.status == UPDATED:
+                    for contact in target.contacts:  # the country may have changed
+                        book.index_contact(contact, region)
+            created += row.status == NEW
+            updated += row.status == UPDATED
+        db.session.commit()
+    except SQLAlchemyError as exc:
+        db.session.rollback()
+        current_app.logger.warning("address import failed: %s", exc)
+        raise ImportFailed(_("Der Import ist fehlgeschlagen; es wurde nichts geändert. Bitte versuchen Sie es "
+                             "erneut.")) from None
+    return ImportResult(created, updated, unchanged)
 
 
 # --------------------------------------------------------------------------- upload storage

@@ -1,6 +1,7 @@
 """Forms of the address master: address, contact person and CSV upload."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
@@ -9,10 +10,10 @@ from wtforms.validators import DataRequired, Length
 
 from sqlalchemy import select
 
-from .. import placetel
+from .. import numbers, placetel
 from ..extensions import db
 from ..models import AddressKind, User
-from .book import MAX_LENGTHS, is_valid_country, is_valid_email
+from .book import MAX_LENGTHS, is_valid_country, is_valid_email, number_region
 
 NAME_REQUIRED = DataRequired(_l("Bitte einen Namen eingeben."))
 
@@ -32,18 +33,33 @@ def _country(_form, field) -> None:
         raise ValidationError(_l("Bitte einen zweistelligen Ländercode eingeben (z. B. DE, AT, CH)."))
 
 
-class PhoneFields:
-    """The three numbers every address and contact person has."""
+def _phone_number(form, field) -> None:
+    """A phone number `phonenumbers` finds valid (read in the form's region) or an internal extension."""
+    if field.data and not numbers.parse(field.data, form.number_region()).recognised:
+        # gettext, not lazy_gettext: a lazy string counts as safe HTML and the typed text would not be escaped
+        raise ValidationError(_("„%(number)s“ ist keine gültige Rufnummer. Bitte mit Vorwahl eingeben "
+                                 "(z. B. 06131 1234-0) oder als interne Durchwahl (bis 6 Ziffern).",
+                                 number=field.data.strip()))
 
-    phone = StringField(_l("Telefon"), validators=[_length("phone")])
-    mobile = StringField(_l("Mobil"), validators=[_length("mobile")])
-    fax = StringField(_l("Fax"), validators=[_length("fax")])
+
+class PhoneFields:
+    """The three numbers every address and contact person has; each must be recognisable."""
+
+    phone = StringField(_l("Telefon"), validators=[_length("phone"), _phone_number])
+    mobile = StringField(_l("Mobil"), validators=[_length("mobile"), _phone_number])
+    fax = StringField(_l("Fax"), validators=[_length("fax"), _phone_number])
+    # The region national numbers are read in (a contact's company's country); set by the view.
+    region: str | None = None
+
+    def number_region(self) -> str:
+        return self.region or numbers.default_region()
 
 
 class AddressForm(PhoneFields, FlaskForm):
     kind = RadioField(_l("Typ"), choices=[(AddressKind.COMPANY.value, _l("Firma")),
                                           (AddressKind.PERSON.value, _l("Person"))],
                       default=AddressKind.COMPANY.value)
+    customer_number = StringField(_l("Kundennummer"), validators=[_length("customer_number")])
     name = StringField(_l("Name"), validators=[NAME_REQUIRED, _length("name")])
     company = StringField(_l("Firma"), validators=[_length("company")])
     street = StringField(_l("Straße"), validators=[_length("street")])
@@ -74,11 +90,30 @@ class AddressForm(PhoneFields, FlaskForm):
             raise ValidationError(_l("%(name)s hat kein Telefon (SIP-Konto) zugeordnet. Bitte zuerst unter "
                                      "Einstellungen → Telefonie zuordnen.", name=user.label))
 
+    def number_region(self) -> str:
+        """Numbers without country code are read in the country typed into the form."""
+        country = (self.country.data or "").strip()
+        return number_region(country, numbers.default_region())
+
+
+SALUTATION_CHOICES = [("", "–"), ("Herr", _l("Herr")), ("Frau", _l("Frau"))]
+
 
 class ContactForm(PhoneFields, FlaskForm):
-    name = StringField(_l("Name"), validators=[NAME_REQUIRED, _length("name")])
+    salutation = SelectField(_l("Anrede"), choices=SALUTATION_CHOICES, default="", validate_choice=False,
+                             validators=[_length("salutation")])
+    title = StringField(_l("Titel"), validators=[_length("title")])
+    first_name = StringField(_l("Vorname"), validators=[_length("first_name")])
+    last_name = StringField(_l("Nachname"), validators=[DataRequired(_l("Bitte einen Nachnamen eingeben.")),
+                                                        _length("last_name")])
     role = StringField(_l("Funktion"), validators=[_length("role")])
     email = StringField(_l("E-Mail"), validators=[_length("email"), _email])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # An Anrede from an import ("Mr.") stays selectable, so saving the form keeps it.
+        if self.salutation.data and self.salutation.data not in dict(SALUTATION_CHOICES):
+            self.salutation.choices = [*SALUTATION_CHOICES, (self.salutation.data, self.salutation.data)]
 
 
 class ImportUploadForm(FlaskForm):
@@ -87,3 +122,4 @@ class ImportUploadForm(FlaskForm):
 
 class ImportConfirmForm(FlaskForm):
     skip_faulty = BooleanField(_l("Fehlerhafte Zeilen überspringen"))
+    update_existing = BooleanField(_l("Vorhandene Adressen aktualisieren"), default=True)

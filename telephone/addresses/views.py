@@ -52,6 +52,17 @@ def _render_address_form(form: AddressForm, address: Address | None, status: int
     return render_template("addresses/form.html", form=form, address=address), status
 
 
+def _validate_address(form: AddressForm, address: Address | None) -> bool:
+    """The form's own checks plus the ones that need the database (Kundennummer taken)."""
+    valid = form.validate()
+    owner = book.customer_number_owner(form.customer_number.data or "", address.id if address else None)
+    if owner is not None:
+        form.customer_number.errors = [*form.customer_number.errors,
+                                       _("Diese Kundennummer hat schon „%(name)s“.", name=owner.name)]
+        valid = False
+    return valid
+
+
 @bp.route("/new", methods=["GET", "POST"])
 def new():
     form = AddressForm()
@@ -59,7 +70,7 @@ def new():
         form.country.data = numbers.default_region()
         form.phone.data = request.args.get("phone", "").strip()
         return _render_address_form(form, None)
-    if not form.validate():
+    if not _validate_address(form, None):
         return _render_address_form(form, None, 422)
     address = book.save_address(None, form.data)
     flash(_("Die Adresse „%(name)s“ wurde angelegt.", name=address.name), "success")
@@ -72,7 +83,7 @@ def edit(address_id: int):
     if request.method == "GET":
         return _render_address_form(AddressForm(obj=address), address)
     form = AddressForm()
-    valid = form.validate()
+    valid = _validate_address(form, address)
     if form.kind.data != AddressKind.COMPANY.value and address.contacts:
         form.kind.errors = [*form.kind.errors, _("Eine Adresse mit Ansprechpartnern bleibt eine Firma. "
                                                  "Bitte löschen Sie zuerst die Ansprechpartner.")]
@@ -96,6 +107,13 @@ def delete(address_id: int):
 # --------------------------------------------------------------------------- contact persons
 
 
+def _contact_form(address: Address, contact: ContactPerson | None = None) -> ContactForm:
+    """The contact form, reading numbers in the company's country."""
+    form = ContactForm(obj=contact) if request.method == "GET" else ContactForm()
+    form.region = book.number_region(address.country, numbers.default_region())
+    return form
+
+
 def _render_contact_form(form: ContactForm, address: Address, contact: ContactPerson | None, status: int = 200):
     return render_template("addresses/contact_form.html", form=form, address=address, contact=contact), status
 
@@ -110,7 +128,7 @@ def _company_or_404(address_id: int) -> Address:
 @bp.route("/<int:address_id>/contacts/new", methods=["GET", "POST"])
 def contact_new(address_id: int):
     address = _company_or_404(address_id)
-    form = ContactForm()
+    form = _contact_form(address)
     if request.method == "GET":
         return _render_contact_form(form, address, None)
     if not form.validate():
@@ -124,9 +142,9 @@ def contact_new(address_id: int):
 def contact_edit(address_id: int, contact_id: int):
     address = _address_or_404(address_id)
     contact = _contact_or_404(address, contact_id)
+    form = _contact_form(address, contact)
     if request.method == "GET":
-        return _render_contact_form(ContactForm(obj=contact), address, contact)
-    form = ContactForm()
+        return _render_contact_form(form, address, contact)
     if not form.validate():
         return _render_contact_form(form, address, contact, 422)
     book.save_contact(address, contact, form.data)
@@ -154,15 +172,22 @@ def export():
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
+@bp.get("/import/vorlage.csv")
+def import_template():
+    return Response(csv_io.template_csv(), mimetype="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="adressen-vorlage.csv"'})
+
+
 def _render_upload(form: ImportUploadForm, error: str | None = None, status: int = 200):
     return render_template("addresses/import.html", form=form, error=error, columns=csv_io.COLUMNS,
                            default_region=numbers.default_region()), status
 
 
 def _render_preview(preview: csv_io.ImportPreview, token: str, form: ImportConfirmForm | None = None,
-                    status: int = 200):
+                    status: int = 200, error: str | None = None):
     return render_template("addresses/import_preview.html", preview=preview, token=token,
-                           form=form or ImportConfirmForm(), preview_limit=PREVIEW_ROWS), status
+                           form=form or ImportConfirmForm(formdata=None), preview_limit=PREVIEW_ROWS,
+                           error=error), status
 
 
 @bp.route("/import", methods=["GET", "POST"])
@@ -202,10 +227,14 @@ def import_confirm(token: str):
         form.skip_faulty.errors = [_("Die Datei enthält fehlerhafte Zeilen. Bitte korrigieren Sie die Datei "
                                      "oder wählen Sie „Fehlerhafte Zeilen überspringen“.")]
         return _render_preview(preview, token, form, 422)
-    addresses, contacts = csv_io.apply_import(preview, skip_faulty=form.skip_faulty.data)
+    try:
+        result = csv_io.apply_import(preview, skip_faulty=form.skip_faulty.data,
+                                     update_existing=form.update_existing.data)
+    except csv_io.ImportFailed as exc:
+        return _render_preview(preview, token, form, 422, error=str(exc))
     csv_io.discard_upload(current_user.id, token)
-    flash(_("%(addresses)d Adressen und %(contacts)d Ansprechpartner wurden importiert.",
-            addresses=addresses, contacts=contacts), "success")
+    flash(_("Import abgeschlossen: %(created)d neu angelegt, %(updated)d aktualisiert, %(unchanged)d unverändert.",
+            created=result.created, updated=result.updated, unchanged=result.unchanged), "success")
     return redirect(url_for("addresses.index"))
 
 
