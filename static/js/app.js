@@ -9,6 +9,16 @@
     });
   });
 
+  // The menu button of narrow screens opens and closes the navigation.
+  document.addEventListener("click", function (event) {
+    var toggle = event.target.closest("[data-menu-toggle]");
+    if (!toggle) return;
+    var bar = toggle.closest(".topbar");
+    var open = !bar.classList.contains("nav-open");
+    bar.classList.toggle("nav-open", open);
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+  });
+
   // ------------------------------------------------------------------ call banners
   // One SSE stream per browser: a SharedWorker holds the EventSource and relays
   // its events to every tab, so ten tabs use one connection, not ten. Without
