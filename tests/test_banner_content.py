@@ -122,3 +122,19 @@ def test_dismissing_needs_the_csrf_token(app, client):
 def db_user_id(app, username: str) -> int:
     with app.app_context():
         return db.session.scalar(select(User.id).where(User.username == username))
+
+
+def test_desktop_notification_and_ring_are_opt_ins_in_my_settings(app, client, auth):
+    auth.login()
+    page = client.get("/account").get_data(as_text=True)
+    assert "Desktop-Benachrichtigung bei eingehenden Anrufen" in page and "Leiser Klingelton" in page
+    assert 'data-desktop-notifications="off"' in page and 'data-ring-sound="off"' in page
+    response = client.post("/account", data={"locale": "de", "call_notifications": "y",
+                                             "desktop_notifications": "y", "ring_sound": "y"}, follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert 'data-desktop-notifications="on"' in page and 'data-ring-sound="on"' in page
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.username == "anna"))
+        assert user.desktop_notifications and user.ring_sound
+    client.post("/account", data={"locale": "de", "call_notifications": "y"})
+    assert 'data-desktop-notifications="off"' in client.get("/account").get_data(as_text=True)
