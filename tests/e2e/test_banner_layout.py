@@ -22,18 +22,29 @@ SSE_OPEN = "document.addEventListener('htmx:sseOpen', () => { window.__sseOpen =
 NOTIFICATION_SPY = """
 window.__notifications = [];
 class SpyNotification {
-  constructor(title, options) { window.__notifications.push({title, body: (options || {}).body || ''}); }
+  constructor(title, options) {
+    window.__notifications.push({title, body: (options || {}).body || ''});
+    window.__lastNotification = this;
+  }
   close() {}
   static get permission() { return 'granted'; }
   static requestPermission() { return Promise.resolve('granted'); }
 }
 window.Notification = SpyNotification;
+// ... and counts the tones of the ring.
+window.__tones = 0;
+class SpyAudio {
+  constructor() { this.currentTime = 0; this.destination = {}; }
+  createOscillator() { return {frequency: {}, connect: (node) => node, start: () => { window.__tones++; }, stop() {}}; }
+  createGain() { return {gain: {setValueAtTime() {}, exponentialRampToValueAtTime() {}}, connect: (node) => node}; }
+}
+window.AudioContext = SpyAudio;
 """
 
 
 @pytest.fixture
 def server(app, database_url):
-    make_user(app, "anna", display_name="Anna Schmidt", desktop_notifications=True)
+    make_user(app, "anna", display_name="Anna Schmidt", desktop_notifications=True, ring_sound=True)
     make_user(app, "bert", display_name="Bert Braun")
     with app.test_request_context("/"):
         site_settings.set_value("placetel.shared_secret", SECRET)
@@ -158,7 +169,7 @@ def test_closed_banner_stays_closed_in_other_tabs_after_reload_and_on_other_devi
 
 
 @pytest.mark.parametrize("user, expected", [("anna", 1), ("bert", 0)])
-def test_desktop_notification_and_tab_title_while_a_call_rings(browser, server, user, expected):
+def test_desktop_notification_ring_and_tab_title_while_a_call_rings(browser, server, user, expected):
     context, page = open_app(browser, server, user=user, permissions=["notifications"])
     page.add_init_script(NOTIFICATION_SPY)
     page.reload()
@@ -171,12 +182,17 @@ def test_desktop_notification_and_tab_title_while_a_call_rings(browser, server, 
     page.wait_for_timeout(300)
     notifications = page.evaluate("window.__notifications")
     assert len(notifications) == expected
+    assert page.evaluate("window.__tones") == 2 * expected  # two short tones, for who opted in
     if expected:
         assert notifications[0]["title"] == "☎ Müller GmbH" and "06131 123456" in notifications[0]["body"]
     call(server, call_id, "CallAccepted", peer="777111222@fpbx.de")
     wait_for_text(page, f"#call-{call_id}", "Anruf angenommen")
     assert page.title() == title
     assert len(page.evaluate("window.__notifications")) == expected  # no second one for the same call
+    if expected:  # a click on the notification opens the caller's address
+        page.evaluate("window.__lastNotification.onclick()")
+        page.wait_for_url(f"{server}/addresses/*")
+        assert page.locator("h1").inner_text() == "Müller GmbH"
     context.close()
 
 
