@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -13,11 +12,9 @@ from telephone.extensions import db
 from telephone.models import Address, PhonebookEntry, SyncSource
 
 from ..conftest import PASSWORD, make_user
-from ..servers import notify, running_server
+from ..servers import fake_placetel, notify, running_server
+from .test_banner_layout import SECRET, SHOTS, VIEWPORTS
 
-SECRET = "12345"
-SHOTS = Path("/work/shots/mobile")
-VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
 LONG_NAME = "Müller Gebäudetechnik und Sanitärinstallationen GmbH & Co. KG"
 
 
@@ -131,3 +128,23 @@ def test_menu_button_opens_the_navigation_on_a_phone(browser, server):
     page.wait_for_url(f"{server}/phonebook/")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     context.close()
+
+
+def test_dial_result_is_on_screen_on_a_phone(browser, app, database_url):
+    _seed(app)
+    with app.app_context():
+        site_settings.set_value("placetel.api_token", "pt-token-4711")
+        db.session.commit()
+    with fake_placetel() as placetel, running_server(database_url, PLACETEL_API_URL=placetel.url) as base:
+        context = browser.new_context(locale="de-DE", viewport=VIEWPORTS["phone"])
+        page = context.new_page()
+        log_in(page, base)
+        page.locator("tbody .phone button.dial").first.click()
+        message = page.locator("#dial-result .dial-message")
+        message.wait_for(timeout=5000)
+        assert "Ihr Telefon klingelt" in message.inner_text()
+        box = message.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["y"] + box["height"] <= 844
+        page.screenshot(path=str(SHOTS / "dial-result-phone.png"))
+        context.close()
+    assert [request.path for request in placetel.received] == ["/v2/calls"]
