@@ -43,7 +43,9 @@ class Banner:
 
     def for_user(self, user_id: int, locale: str) -> str | None:
         """The fragment for this user, or None when the banner is not meant for them."""
-        if user_id in self.muted or user_id in self.dismissed or (self.recipients is not None and user_id not in self.recipients):
+        if user_id in self.muted or user_id in self.dismissed:
+            return None
+        if self.recipients is not None and user_id not in self.recipients:
             return None
         return self.fragment(locale)
 
@@ -153,7 +155,8 @@ def last_contact(call: Call) -> LastContact | None:
     if address_ids:
         about_caller = about_caller | PhoneNote.address_id.in_(address_ids)
     note = db.session.scalar(
-        select(PhoneNote.subject).where(about_caller).order_by(PhoneNote.created_at.desc(), PhoneNote.id.desc()).limit(1)
+        select(PhoneNote.subject).where(about_caller)
+        .order_by(PhoneNote.created_at.desc(), PhoneNote.id.desc()).limit(1)
     )
     if previous is None and note is None:
         return None

@@ -81,7 +81,7 @@ def inside_viewport(page, selector: str) -> bool:
 
 
 def wait_for_text(page, selector: str, text: str) -> None:
-    page.wait_for_function("([s, t]) => { const e = document.querySelector(s); return !!e && e.innerText.includes(t); }",
+    page.wait_for_function("([s, t]) => document.querySelector(s)?.innerText.includes(t) === true",
                            arg=[selector, text], timeout=5000)
 
 
