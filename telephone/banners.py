@@ -197,7 +197,8 @@ def render(call: Call, locales: tuple[str, ...]) -> dict[str, str]:
     anonymous = not call.remote_e164
     context = {"call": call, "ended": ended, "anonymous": anonymous,
                "dismiss_after": ENDED_BANNER_SECONDS if ended else None,
-               "last_contact": last_contact(call), "missed_calls": open_missed_count()}
+               # the count changes only when a call ends: one query for those events alone
+               "last_contact": last_contact(call), "missed_calls": open_missed_count() if ended else None}
     html = {}
     for locale in locales:
         with force_locale(locale):
