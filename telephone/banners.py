@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from flask import Flask, render_template
 from flask_babel import force_locale
@@ -19,7 +20,7 @@ from . import presence, site_settings, sip_accounts
 from .sip_accounts import parse_number_assignments  # noqa: F401
 from .sse import format_sse
 from .extensions import db
-from .models import Call, CallEvent, CallStatus, User
+from .models import Call, CallEvent, CallStatus, DismissedBanner, PhoneNote, User
 
 # How many events a reconnecting stream may replay at most (older ones are stale).
 REPLAY_LIMIT = 200
@@ -39,11 +40,14 @@ class Banner:
     html: dict[str, str]  # locale → rendered fragment
     recipients: frozenset[int] | None  # user ids; None = every user
     muted: frozenset[int] = frozenset()  # users who switched banners off
+    dismissed: frozenset[int] = frozenset()  # users who closed this call's banner
     _frames: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
 
     def for_user(self, user_id: int, locale: str) -> str | None:
         """The fragment for this user, or None when the banner is not meant for them."""
-        if user_id in self.muted or (self.recipients is not None and user_id not in self.recipients):
+        if user_id in self.muted or user_id in self.dismissed:
+            return None
+        if self.recipients is not None and user_id not in self.recipients:
             return None
         return self.fragment(locale)
 
@@ -83,6 +87,54 @@ def muted_user_ids() -> set[int]:
     return set(db.session.scalars(select(User.id).where(User.call_notifications.is_(False))))
 
 
+def dismissed_by(call_id: str) -> frozenset[int]:
+    """Users who closed the banner of this call."""
+    return frozenset(db.session.scalars(select(DismissedBanner.user_id).where(DismissedBanner.call_id == call_id)))
+
+
+def dismiss(user: User, call_id: str) -> bool:
+    """Close a call's banner for `user` everywhere (caller commits); False if there is no such call."""
+    if not db.session.scalar(select(Call.id).where(Call.call_id == call_id)):
+        return False
+    if db.session.get(DismissedBanner, (user.id, call_id)) is None:
+        db.session.add(DismissedBanner(user_id=user.id, call_id=call_id))
+    return True
+
+
+@dataclass(frozen=True)
+class LastContact:
+    """What the banner recalls of a known caller: the call before this one and the latest phone note."""
+
+    call_at: datetime | None = None
+    taken_by: str = ""
+    note_subject: str = ""
+
+
+def last_contact(call: Call) -> LastContact | None:
+    """The previous call with the same number (when, who took or made it) and the latest phone note
+    about the caller's address or on a call with this number; None for unknown callers."""
+    if not call.matches or not call.remote_e164:
+        return None
+    previous = db.session.execute(
+        select(Call.started_at, User.display_name, User.username, Call.peer)
+        .outerjoin(User, User.id == Call.user_id)
+        .where(Call.remote_e164 == call.remote_e164, Call.id != call.id, Call.started_at <= call.started_at)
+        .order_by(Call.started_at.desc(), Call.id.desc()).limit(1)
+    ).first()
+    address_ids = {match["address_id"] for match in call.matches if match.get("address_id")}
+    about_caller = PhoneNote.call_pk.in_(select(Call.id).where(Call.remote_e164 == call.remote_e164))
+    if address_ids:
+        about_caller = about_caller | PhoneNote.address_id.in_(address_ids)
+    note = db.session.scalar(
+        select(PhoneNote.subject).where(about_caller)
+        .order_by(PhoneNote.created_at.desc(), PhoneNote.id.desc()).limit(1)
+    )
+    if previous is None and note is None:
+        return None
+    taken_by = (previous.display_name or previous.username or previous.peer) if previous else ""
+    return LastContact(previous.started_at if previous else None, taken_by or "", note or "")
+
+
 def title(call: Call) -> str:
     from flask_babel import gettext as _
 
@@ -110,17 +162,20 @@ def prepare(app: Flask) -> None:
 
 def render(call: Call, locales: tuple[str, ...]) -> dict[str, str]:
     """Render the banner fragment of `call` once per locale. Needs a request context."""
+    from .journal import open_missed_count  # journal → events → banners
+
     ended = call.status not in (CallStatus.RINGING.value, CallStatus.ACCEPTED.value)
     anonymous = not call.remote_e164
-    # The colleague who took the call, with their presence (Placetel's flag only from the cache).
-    taker = presence.presence_of(call.user, fetch=False)
+    context = {"call": call, "ended": ended, "anonymous": anonymous,
+               "dismiss_after": ENDED_BANNER_SECONDS if ended else None,
+               # the count changes only when a call ends: one query for those events alone
+               "last_contact": last_contact(call), "missed_calls": open_missed_count() if ended else None,
+               # the colleague who took the call, with their presence (Placetel's flag only from the cache)
+               "taker": presence.presence_of(call.user, fetch=False)}
     html = {}
     for locale in locales:
         with force_locale(locale):
-            fragment = render_template(
-                TEMPLATE, call=call, title=title(call), ended=ended, anonymous=anonymous,
-                dismiss_after=ENDED_BANNER_SECONDS if ended else None, taker=taker,
-            )
+            fragment = render_template(TEMPLATE, title=title(call), **context)
             html[locale] = _LAYOUT_WHITESPACE.sub(" ", fragment).strip()
     return html
 
@@ -133,7 +188,8 @@ def banner_for_event(event_id: int, locales: tuple[str, ...]) -> Banner | None:
     if row is None or row.Call.direction != "in":
         return None
     call = row.Call
-    return Banner(event_id, call.call_id, render(call, locales), recipients(call), frozenset(muted_user_ids()))
+    return Banner(event_id, call.call_id, render(call, locales), recipients(call), frozenset(muted_user_ids()),
+                  dismissed_by(call.call_id))
 
 
 def replay(after_event_id: int, locales: tuple[str, ...]) -> list[Banner]:

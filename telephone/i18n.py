@@ -61,3 +61,10 @@ def register_template_helpers(app: Flask) -> None:
         return colleague_label(sipuid)
 
     app.add_template_global(colleague_name, "colleague_name")
+
+    def dialled_label(number: str) -> str:
+        from .sip_accounts import dialled_label as label
+
+        return label(number)
+
+    app.add_template_global(dialled_label, "dialled_label")

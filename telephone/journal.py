@@ -15,7 +15,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, selectinload
 
 from . import events, numbers, site_settings
 from .extensions import db
@@ -382,6 +382,21 @@ def calls_needing_callback(calls: list[Call]) -> set[int]:
     ).all()) if remotes else {}
     return {call.id for call in missed
             if not (call.remote_e164 in last_callback and last_callback[call.remote_e164] > call.started_at)}
+
+
+def open_missed_count() -> int:
+    """How many missed calls still need a callback (the same rule as `calls_needing_callback`)."""
+    callback = aliased(Call)
+    called_back = (
+        select(callback.id)
+        .where(callback.direction == "out", callback.remote_e164 == Call.remote_e164,
+               callback.started_at > Call.started_at)
+        .exists()
+    )
+    return db.session.scalar(
+        select(func.count()).select_from(Call)
+        .where(Call.direction == "in", Call.status.in_(MISSED_STATUSES), Call.done_at.is_(None), ~called_back)
+    ) or 0
 
 
 def mark_done(call: Call, user: User) -> None:

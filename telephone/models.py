@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -55,6 +56,9 @@ class User(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # "Telefon-Benachrichtigungen": live call banners for this user.
     call_notifications: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Opt-ins: the browser's desktop notification and a quiet ring while a call rings.
+    desktop_notifications: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    ring_sound: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     locale: Mapped[str | None] = mapped_column(String(8))
     # Set for generated one-time passwords: the user must choose a new one at login.
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -434,6 +438,14 @@ class CallEvent(db.Model):
     event: Mapped[str] = mapped_column(String(20))
     payload: Mapped[dict] = mapped_column(JSON, default=dict)
     received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class DismissedBanner(db.Model):
+    """A call banner the user closed: it stays closed in every tab, after a reload and on other devices."""
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), primary_key=True)
+    call_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    dismissed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class PhoneNote(db.Model):

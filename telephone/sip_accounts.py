@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
+from flask import g, has_request_context
 from flask_babel import gettext as _
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import selectinload
@@ -276,11 +277,23 @@ def usernames_for_number(number: str | None) -> set[str]:
 
 
 def number_name(number: str | None) -> str:
-    """The name the admin gave an office number ("Zentrale"), or "" when it has none."""
+    """The name the admin gave an office number ("Zentrale"), or "" when it has none.
+
+    The office's few named numbers are read once per request (a journal page asks for every row).
+    """
     e164 = numbers.to_e164(number or "")
     if not e164:
         return ""
+    if has_request_context():
+        if "_office_number_names" not in g:
+            g._office_number_names = dict(db.session.execute(select(OfficeNumber.e164, OfficeNumber.name)).tuples())
+        return g._office_number_names.get(e164) or ""
     return db.session.scalar(select(OfficeNumber.name).where(OfficeNumber.e164 == e164)) or ""
+
+
+def dialled_label(number: str | None) -> str:
+    """Which of our numbers a caller dialled, as the banner and the journal say it: "Zentrale" or the number."""
+    return number_name(number) or numbers.display(numbers.to_e164(number or ""), number or "")
 
 
 def assign_number(user: User, number: str, name: str = "") -> NumberAssignment:

@@ -40,7 +40,12 @@ function open(url, user) {
   source.addEventListener("call", function (event) {
     var msg = { type: "event", event: "call", data: event.data, id: event.lastEventId };
     remember(msg);
-    broadcast(msg);
+    // Live events: exactly one tab raises the desktop notification and rings (the first one still open).
+    var first = true;
+    ports.forEach(function (port) {
+      port.postMessage(first ? Object.assign({ alert: true }, msg) : msg);
+      first = false;
+    });
   });
 }
 

@@ -30,6 +30,8 @@ class NewPasswordMixin:
 class AccountForm(NewPasswordMixin, FlaskForm):
     display_name = StringField(_l("Anzeigename"), validators=[Length(max=120)])
     call_notifications = BooleanField(_l("Telefon-Benachrichtigungen"))
+    desktop_notifications = BooleanField(_l("Desktop-Benachrichtigung bei eingehenden Anrufen"))
+    ring_sound = BooleanField(_l("Leiser Klingelton bei eingehenden Anrufen"))
     locale = SelectField(_l("Sprache"), choices=LANGUAGE_CHOICES)
     current_password = PasswordField(_l("Aktuelles Passwort (nur zum Ändern des Passworts)"),
                                      render_kw={"autocomplete": "current-password"})

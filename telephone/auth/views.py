@@ -107,6 +107,8 @@ def account():
             return render_template("auth/account.html", form=form), 422
         user.display_name = (form.display_name.data or "").strip()
         user.call_notifications = form.call_notifications.data
+        user.desktop_notifications = form.desktop_notifications.data
+        user.ring_sound = form.ring_sound.data
         user.locale = form.locale.data
         session["lang"] = user.locale
         db.session.commit()

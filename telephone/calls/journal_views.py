@@ -1,7 +1,7 @@
 """The call journal (Anrufliste): list with filters, marking missed calls as done."""
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import get_timezone
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -16,6 +16,14 @@ from .journal_forms import JournalFilterForm
 @bp.app_template_filter("call_status")
 def call_status_filter(status: str) -> str:
     return journal.status_label(status)
+
+
+@bp.app_template_global("open_missed_calls")
+def open_missed_calls() -> int:
+    """The navigation's count of missed calls without callback, counted once per request."""
+    if "open_missed_calls" not in g:
+        g.open_missed_calls = journal.open_missed_count()
+    return g.open_missed_calls
 
 
 def _filters(form: JournalFilterForm) -> journal.JournalFilter:

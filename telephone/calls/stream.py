@@ -1,7 +1,7 @@
 """`GET /events`: the server-sent event stream of call banners (one per browser)."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, abort, current_app, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -78,3 +78,13 @@ def stream():
     response = sse.EventStream(headers=headers)
     response.response = generate(response)  # the body needs to know how the server started it
     return response
+
+
+@stream_bp.post("/banners/<call_id>/dismiss")
+def dismiss(call_id: str):
+    """The close button of a banner: the call's banner stays closed for this user in every tab and
+    on every device (the snapshot and replay of a connecting stream leave it out)."""
+    if len(call_id) > 64 or not banners.dismiss(current_user, call_id):
+        abort(404)
+    db.session.commit()
+    return Response(status=204)
