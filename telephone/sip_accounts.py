@@ -286,7 +286,7 @@ def number_name(number: str | None) -> str:
         return ""
     if has_request_context():
         if "_office_number_names" not in g:
-            g._office_number_names = dict(db.session.execute(select(OfficeNumber.e164, OfficeNumber.name)).tuples())
+            g._office_number_names = dict(db.session.execute(select(OfficeNumber.e164, OfficeNumber.name)).tuples().all())
         return g._office_number_names.get(e164) or ""
     return db.session.scalar(select(OfficeNumber.name).where(OfficeNumber.e164 == e164)) or ""
 

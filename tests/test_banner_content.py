@@ -40,6 +40,19 @@ def test_banner_and_journal_say_which_of_our_numbers_was_called(app, client, aut
     assert "an: 0221 999000" in client.get("/calls/").get_data(as_text=True)
 
 
+def test_banner_and_journal_name_our_number_as_the_admin_named_it(app, client, auth):
+    from telephone import sip_accounts
+
+    configure(app)
+    auth.login()
+    with app.app_context():
+        sip_accounts.assign_number(db.session.get(User, db_user_id(app, "anna")), "0221 999000", "Zentrale")
+        db.session.commit()
+    incoming(client, FIRST)
+    assert "an: Zentrale" in banner_html(app, db_user_id(app, "anna"), FIRST)
+    assert "an: Zentrale" in client.get("/calls/").get_data(as_text=True)
+
+
 def test_banner_of_a_known_caller_recalls_the_last_call_and_note(app, client, auth):
     configure(app)
     auth.login()
