@@ -66,7 +66,7 @@ def test_telefon_page_loads_the_colleagues_without_waiting_on_placetel(client, o
 def test_colleagues_ring_talk_and_are_free_again(client, office):
     html = client.get("/calls/colleagues").text
     assert states(html) == {"Ben": "frei online", "Carla": "frei", "Dora": "frei offline"}
-    assert "0221 999010" in html and ">14<" in html  # the phone's number or extension
+    assert "0221 999010" in html and ">intern 14<" in html  # the phone's number or its extension
     notify(client, "IncomingCall")
     assert states(client.get("/calls/colleagues").text)["Carla"] == "klingelt"
     notify(client, "CallAccepted", peer=BEN_PHONE)

@@ -54,7 +54,9 @@ class PlannedCall:
 
 def _caller(rng: random.Random) -> tuple[str, str]:
     """A German landline or mobile number as Placetel writes it, and its E.164."""
-    area, subscriber = rng.choice(["221", "30", "6131", "89", "170", "151"]), str(rng.randrange(100000, 9999999))
+    area = rng.choice(["221", "30", "6131", "89", "170", "151"])
+    # valid numbers only (the app keeps invalid ones as typed, without E.164): mobile numbers have 8 digits
+    subscriber = str(rng.randrange(10_000_000, 99_999_999) if area in ("170", "151") else rng.randrange(2_000_000, 9_999_999))
     notation = rng.choice(["national", "national", "plus", "double_zero"])
     raw = {"national": f"0{area}{subscriber}", "plus": f"+49{area}{subscriber}",
            "double_zero": f"0049{area}{subscriber}"}[notation]

@@ -100,7 +100,7 @@ def test_admin_assigns_phone_and_number_and_sees_presence(browser, office, viewp
     page.wait_for_function("() => document.querySelector('.colleague[data-username=anna]')?.innerText.includes('im Gespräch')",
                            timeout=5000)
     banner = page.locator(f"#call-{'e' * 64}")
-    page.wait_for_function(f"document.querySelector('#call-{'e' * 64}')?.innerText.includes('Anna Schmidt: im Gespräch')",
+    page.wait_for_function(f"() => document.querySelector('#call-{'e' * 64}')?.innerText.includes('Anna Schmidt: im Gespräch')",
                            timeout=5000)
     assert "Anruf angenommen von Anna Schmidt" in banner.inner_text() and "online" in banner.inner_text()
     _shot(page, "5-telefon-in-call", viewport)

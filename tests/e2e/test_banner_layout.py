@@ -64,7 +64,7 @@ def open_app(browser, base: str, viewport: str = "desktop", user: str = "anna", 
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(f"{base}/addresses/")
-    page.wait_for_function("window.__sseOpen === true", timeout=10000)
+    page.wait_for_function("() => window.__sseOpen === true", timeout=10000)
     return context, page
 
 
@@ -144,7 +144,7 @@ def test_closed_banner_stays_closed_in_other_tabs_after_reload_and_on_other_devi
     context, first = open_app(browser, server)
     second = context.new_page()
     second.goto(f"{server}/calls/")
-    second.wait_for_function("window.__sseOpen === true", timeout=10000)
+    second.wait_for_function("() => window.__sseOpen === true", timeout=10000)
     call_id = "6" * 64
     call(server, call_id)
     first.locator(f"#call-{call_id}").wait_for(timeout=5000)
@@ -155,7 +155,7 @@ def test_closed_banner_stays_closed_in_other_tabs_after_reload_and_on_other_devi
     second.locator(f"#call-{call_id}").wait_for(state="detached", timeout=5000)
     for page in (first, second):
         page.reload()
-        page.wait_for_function("window.__sseOpen === true", timeout=10000)
+        page.wait_for_function("() => window.__sseOpen === true", timeout=10000)
     other_device, third = open_app(browser, server, "phone")
     first.wait_for_timeout(500)
     assert first.locator(f"#call-{call_id}").count() == 0
@@ -173,7 +173,7 @@ def test_desktop_notification_ring_and_tab_title_while_a_call_rings(browser, ser
     context, page = open_app(browser, server, user=user, permissions=["notifications"])
     page.add_init_script(NOTIFICATION_SPY)
     page.reload()
-    page.wait_for_function("window.__sseOpen === true", timeout=10000)
+    page.wait_for_function("() => window.__sseOpen === true", timeout=10000)
     title = page.title()
     call_id = "7" * 64
     call(server, call_id)

@@ -77,4 +77,4 @@ def test_admin_builds_an_evening_rule_tests_it_and_blocks_a_number(browser, serv
     result.get_by_text("gesperrt").wait_for()
     if SCREENSHOTS:
         page.screenshot(path=os.path.join(SCREENSHOTS, f"routing-{viewport}.png"), full_page=True)
-    assert page.evaluate("document.querySelector('main').scrollWidth") <= VIEWPORTS[viewport]["width"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORTS[viewport]["width"]

@@ -67,7 +67,7 @@ def test_admin_sets_up_desk_phones_and_pushes_to_placetel(browser, devices_serve
     assert [contact["last_name"] for contact in placetel.contacts.values()] == ["Weiß"]
     if SCREENSHOTS:
         page.screenshot(path=os.path.join(SCREENSHOTS, f"devices-{viewport}.png"), full_page=True)
-    assert page.evaluate("document.querySelector('main').scrollWidth") <= VIEWPORTS[viewport]["width"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORTS[viewport]["width"]
 
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Token erneuern").click()
