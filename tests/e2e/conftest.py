@@ -1,6 +1,9 @@
 """Browser tests in Debian's headless Chromium, driven by Playwright (never a downloaded browser)."""
 import os
+import re
 import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -33,3 +36,24 @@ def browser():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+def open_nav_link(page, name: str) -> None:
+    """Click a link of the main navigation; on narrow screens open the menu first ("☰ Menü")."""
+    toggle = page.locator("[data-menu-toggle]")
+    if toggle.count() and toggle.first.is_visible() and toggle.first.get_attribute("aria-expanded") != "true":
+        toggle.first.click()
+    link = page.locator(".topbar nav a").filter(has_text=re.compile(rf"^\s*{re.escape(name)}\b")).first
+    if not link.is_visible():  # inside a dropdown (Einstellungen, the user's menu) on wide screens
+        link.locator("xpath=ancestor::details[1]/summary").click()
+    link.click()
+
+
+SCREENSHOTS = os.environ.get("SCREENSHOT_DIR") or os.path.join(tempfile.gettempdir(), "telephone-screenshots")
+
+
+def shots_dir(area: str) -> Path:
+    """Where a journey saves its screenshots to be looked at: $SCREENSHOT_DIR/<area> (default: the temp dir)."""
+    path = Path(SCREENSHOTS) / area
+    path.mkdir(parents=True, exist_ok=True)
+    return path

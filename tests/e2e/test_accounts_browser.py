@@ -1,7 +1,6 @@
 """The admin assigns a phone and a number on a user's page; the Telefon page shows colleagues with presence."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
@@ -9,11 +8,12 @@ from telephone import site_settings
 from telephone.extensions import db
 
 from ..conftest import PASSWORD, make_user
+from .conftest import shots_dir
 from ..servers import fake_placetel, many_sip_users, notify, serve_app
 
 SECRET = "12345"
 TOKEN = "pt-token-4711-abcdef-secret"
-SHOTS = Path("/work/shots/accounts")
+SHOTS = shots_dir("accounts")
 VIEWPORTS = [pytest.param({"width": 1280, "height": 800}, id="desktop"),
              pytest.param({"width": 390, "height": 844}, id="mobile")]
 ANNA_PHONE = "777000043@fpbx.de"  # "Telefon 043", on Placetel's second page of 25, online

@@ -1,11 +1,9 @@
 """Address journeys in a real browser: CSV import with first names, re-import, update; a contact person.
 
-Both at desktop (1280x800) and phone (390x844) size; screenshots go to /work/shots/addresses/.
+Both at desktop (1280x800) and phone (390x844) size; screenshots go to $SCREENSHOT_DIR/addresses.
 """
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -14,9 +12,10 @@ from telephone.extensions import db
 from telephone.models import Address, ContactPerson
 
 from ..conftest import PASSWORD, make_user
+from .conftest import shots_dir
 from ..servers import serve_app
 
-SHOTS = Path(os.environ.get("SHOTS_DIR", "/work/shots/addresses"))
+SHOTS = shots_dir("addresses")
 VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 FIRST = (
     "Typ;Kundennummer;Name;Anrede;Titel;Vorname;Nachname;Funktion;Ort;Telefon;E-Mail\r\n"

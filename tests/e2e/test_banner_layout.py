@@ -2,7 +2,6 @@
 noticed in a background tab (desktop notification, tab title) and the live missed-calls count."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
@@ -11,10 +10,11 @@ from telephone.addresses import book
 from telephone.extensions import db
 
 from ..conftest import PASSWORD, make_user
+from .conftest import shots_dir
 from ..servers import notify, running_server
 
 SECRET = "12345"
-SHOTS = Path("/work/shots/mobile")
+SHOTS = shots_dir("mobile")
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
 KNOWN = {"from": "06131123456", "to": "0221999000"}
 SSE_OPEN = "document.addEventListener('htmx:sseOpen', () => { window.__sseOpen = true; });"

@@ -1,7 +1,6 @@
 """Anrufsteuerung in a real browser: a rule with a wrong value, the fixed rule, its test, the block list."""
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
@@ -9,8 +8,9 @@ import pytest
 from ..calls_helpers import configure
 from ..conftest import PASSWORD, make_user
 from ..servers import running_server
+from .conftest import shots_dir
 
-SCREENSHOTS = os.environ.get("SCREENSHOT_DIR")
+SHOTS = shots_dir("phones")
 VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 
 
@@ -48,8 +48,7 @@ def test_admin_builds_an_evening_rule_tests_it_and_blocks_a_number(browser, serv
     error.wait_for()
     assert page.input_value("#name") == "Abends zu Ben"  # what was typed stays
     assert page.input_value("#time_from") == "18:00"
-    if SCREENSHOTS:
-        page.screenshot(path=os.path.join(SCREENSHOTS, f"routing-rule-error-{viewport}.png"), full_page=True)
+    page.screenshot(path=str(SHOTS / f"routing-rule-error-{viewport}.png"), full_page=True)
 
     page.fill("#name", "Abends zu Anna")
     page.fill("#targets", "anna")
@@ -75,6 +74,5 @@ def test_admin_builds_an_evening_rule_tests_it_and_blocks_a_number(browser, serv
     page.fill("#number", "0900 1234567")
     page.get_by_role("button", name="Testen").click()
     result.get_by_text("gesperrt").wait_for()
-    if SCREENSHOTS:
-        page.screenshot(path=os.path.join(SCREENSHOTS, f"routing-{viewport}.png"), full_page=True)
+    page.screenshot(path=str(SHOTS / f"routing-{viewport}.png"), full_page=True)
     assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORTS[viewport]["width"]

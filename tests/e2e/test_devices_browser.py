@@ -1,7 +1,6 @@
 """The admin's "Telefone & Geräte" page in a real browser, at desktop and phone width."""
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
@@ -13,8 +12,9 @@ from telephone.phonebook.entries import ManualEntryData, save_manual
 
 from ..conftest import PASSWORD, make_user
 from ..servers import fake_placetel, running_server
+from .conftest import shots_dir
 
-SCREENSHOTS = os.environ.get("SCREENSHOT_DIR")
+SHOTS = shots_dir("phones")
 VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 
 
@@ -65,8 +65,7 @@ def test_admin_sets_up_desk_phones_and_pushes_to_placetel(browser, devices_serve
     page.locator("#push-run").get_by_text("erfolgreich").wait_for(timeout=15000)
     assert "1 neu, 0 geändert, 0 gelöscht, 0 unverändert" in page.locator("#push-run").inner_text()
     assert [contact["last_name"] for contact in placetel.contacts.values()] == ["Weiß"]
-    if SCREENSHOTS:
-        page.screenshot(path=os.path.join(SCREENSHOTS, f"devices-{viewport}.png"), full_page=True)
+    page.screenshot(path=str(SHOTS / f"devices-{viewport}.png"), full_page=True)
     assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORTS[viewport]["width"]
 
     page.once("dialog", lambda dialog: dialog.accept())

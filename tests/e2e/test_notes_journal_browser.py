@@ -16,9 +16,9 @@ from telephone.models import Address, ContactPerson
 from ..calls_helpers import ANONYMOUS_MISSED, ANSWERED_CALL, OUTGOING_BUSY, SECRET, post_notify
 from ..conftest import PASSWORD, make_user
 from ..servers import serve_app
-from .conftest import log_in
+from .conftest import log_in, shots_dir
 
-SHOTS = "/work/shots/calls"
+SHOTS = shots_dir("calls")
 VIEWPORTS = [pytest.param({"width": 1280, "height": 800}, id="1280x800"),
              pytest.param({"width": 390, "height": 844}, id="390x844")]
 

@@ -11,9 +11,10 @@ from telephone.extensions import db
 
 from ..conftest import PASSWORD, make_user
 from ..servers import notify, running_server
+from .conftest import open_nav_link, shots_dir
 
 SECRET = "12345"
-SHOTS = "/work/shots/auth"
+SHOTS = shots_dir("auth")
 VIEWPORTS = [pytest.param({"width": 1280, "height": 800}, id="desktop"),
              pytest.param({"width": 390, "height": 844}, id="phone")]
 REPORT_VIOLATIONS = """
@@ -75,13 +76,12 @@ def test_pages_work_under_the_policy_without_violations(browser, server, viewpor
 
     # hx-boost: the page is swapped, not reloaded (the marker survives)
     page.evaluate("window.__sameDocument = true")
-    page.locator("a", has_text="Telefonbuch").first.click()
+    open_nav_link(page, "Telefonbuch")
     page.wait_for_url(f"{server}/phonebook/")
     assert page.evaluate("window.__sameDocument === true")
 
     # a boosted form post with its German confirmation
-    page.locator("summary", has_text="Anna Schmidt").click()
-    page.locator("a", has_text="Meine Einstellungen").click()
+    open_nav_link(page, "Meine Einstellungen")
     page.wait_for_url(f"{server}/account")
     page.fill("input[name=display_name]", "Anna Schmidt-Meier")
     page.get_by_role("button", name="Speichern").click()
@@ -89,7 +89,7 @@ def test_pages_work_under_the_policy_without_violations(browser, server, viewpor
     assert page.evaluate("window.__sameDocument === true")
 
     # click-to-dial answers in a message whose close button works without inline script
-    page.get_by_role("link", name="Telefon", exact=True).click()
+    open_nav_link(page, "Telefon")
     page.wait_for_url(f"{server}/calls/phone")
     page.fill("#dial-number", "0221 1234567")
     page.get_by_role("button", name="Anrufen").click()

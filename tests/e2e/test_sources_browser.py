@@ -3,7 +3,6 @@ failed runs in the list, and the confirmation of a mass deletion. External APIs 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import requests_mock
@@ -14,13 +13,14 @@ from telephone.sync.sources.exchange import ExchangeSource
 
 from .. import test_source_exchange as exchange_fake
 from ..conftest import PASSWORD, make_user
+from .conftest import shots_dir
 from ..download_servers import csv_server
 from ..phonebook_helpers import add_source, csv_rows, entries, sync
 from ..servers import serve_app
 
 pytestmark = pytest.mark.csrf
 
-SHOTS = Path("/work/shots/sync")
+SHOTS = shots_dir("sync")
 VIEWPORTS = [pytest.param((1280, 800), id="desktop"), pytest.param((390, 844), id="phone")]
 
 M365_LOGIN = "https://login.microsoftonline.com/contoso.onmicrosoft.com"

@@ -1,14 +1,14 @@
 """The admin opens the webhook: sees it closed in red, copies its URL, sets credentials (Telefonie page)."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
 from ..conftest import PASSWORD, make_user
+from .conftest import shots_dir
 from ..servers import serve_app
 
-SHOTS = Path("/work/shots/webhook")
+SHOTS = shots_dir("webhook")
 VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 
 
