@@ -152,7 +152,7 @@ BAD_CSV = (HEADER + "\n"
 GOOD_CSV = (HEADER + ",Abteilung\n"
             "1,Erika Mustermann,Mustermann,Erika,Dr.,female,WORK:06131 1234,MOBILE:0171 99999,WORK:erika@example.com,x\n"
             "2,Max Muster,Muster,Max,,male,WORK:+4961311235,,\n"
-            "3,Lieferant Nord,,,,,WORK:unbekannt,,\n")
+            "3,Lieferant Nord,,,,,WORK:n/a,,\n")
 
 
 def build_data_set(app) -> dict:
