@@ -43,6 +43,8 @@ class Message(str):
 
     def localized(self) -> str:
         """The message in the current request's language (German outside a request)."""
+        if not self.msgid:  # gettext("") would be the catalog's header
+            return ""
         params = {name: localized(value) for name, value in self.params.items()}
         if self.plural is not None:
             return _ngettext(self.msgid, self.plural, self.num, **params)
@@ -57,6 +59,12 @@ def gettext(msgid: str, **params: Any) -> Message:
 def ngettext(singular: str, plural: str, num: int, **params: Any) -> Message:
     """A message with a count (`%(num)d` in both forms) to translate when shown."""
     return Message(singular, params, plural, num)
+
+
+def join(parts: list, separator: str = "; ") -> Message:
+    """Texts and Messages joined by `separator`; each part is translated when shown."""
+    params = {f"p{index}": part for index, part in enumerate(parts)}
+    return Message(separator.replace("%", "%%").join(f"%(p{index})s" for index in range(len(parts))), params)
 
 
 def localized(value: Any) -> Any:

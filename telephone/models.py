@@ -398,6 +398,8 @@ class Call(db.Model):
     outcome: Mapped[str] = mapped_column(Text, default="")
     # Call Control: what the app told Placetel ("gesperrt", "weitergeleitet an Anna (Kundenbetreuung)")
     routing_note: Mapped[str] = mapped_column(String(200), default="")
+    # --- the same as a message shown in the reader's language (english helper; see messages.py)
+    routing_message: Mapped[dict | None] = mapped_column(JSON)
     # Caller lookup result at the time of the call: [{"kind","name","company","url"}, …]
     matches: Mapped[list] = mapped_column(JSON, default=list)
     # Missed calls stay highlighted until called back or marked done

@@ -81,18 +81,12 @@ class SyncOutcome:
         """One line for the CLI (German) and flash messages (`messages.localized`)."""
         if not self.ok:
             return messages.gettext("Synchronisation fehlgeschlagen: %(problems)s",
-                                    problems=_joined([_line_text(p) for p in self.errors[:LIST_AT_MOST]]))
+                                    problems=messages.join([_line_text(p) for p in self.errors[:LIST_AT_MOST]]))
         return messages.ngettext(
             "%(num)d Datensatz: %(created)s neu, %(updated)s geändert, %(deleted)s gelöscht, %(unchanged)s unverändert.",
             "%(num)d Datensätze: %(created)s neu, %(updated)s geändert, %(deleted)s gelöscht, "
             "%(unchanged)s unverändert.",
             self.total, created=self.created, updated=self.updated, deleted=self.deleted, unchanged=self.unchanged)
-
-
-def _joined(parts: list, separator: str = "; ") -> messages.Message:
-    """Messages joined by `separator`, each translated when shown."""
-    params = {f"p{index}": part for index, part in enumerate(parts)}
-    return messages.Message(separator.join(f"%(p{index})s" for index in range(len(parts))), params)
 
 
 def _line_text(problem: Problem) -> messages.Message | str:
@@ -393,7 +387,7 @@ class _Validator:
     def notices(self) -> list[Problem]:
         notices = []
         if self.normalised:
-            shown = _joined(self.normalised[:LIST_AT_MOST])
+            shown = messages.join(self.normalised[:LIST_AT_MOST])
             more = len(self.normalised) - LIST_AT_MOST
             if more > 0:
                 shown = messages.ngettext("%(shown)s … und %(num)d weitere", "%(shown)s … und %(num)d weitere",
