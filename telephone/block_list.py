@@ -33,8 +33,8 @@ def normalise(text: str) -> tuple[str, bool]:
         e164 = _prefix_e164(digits)
         if len(digits.lstrip("+")) < MIN_PREFIX_DIGITS:
             raise InvalidBlockEntry(messages.gettext("„%(text)s“ ist zu kurz: mindestens "
-                                                     "%(min_prefix_digits)s Ziffern vor dem *.",
-                                                     text=text, min_prefix_digits=MIN_PREFIX_DIGITS))
+                                                     "%(min)s Ziffern vor dem *.",
+                                                     text=text, min=MIN_PREFIX_DIGITS))
         return e164, True
     e164 = numbers.to_e164(body)
     if not e164:

@@ -400,4 +400,4 @@ def parse_office_time(text: str) -> datetime:
             return datetime.strptime(text, pattern).replace(tzinfo=_office_zone())
         except ValueError:
             continue
-    raise ValueError(f"„{text}“ ist kein Zeitpunkt wie 2026-12-24 18:00.")
+    raise ValueError(messages.gettext("„%(text)s“ ist kein Zeitpunkt wie 2026-12-24 18:00.", text=text))

@@ -131,7 +131,8 @@ def deadline_exceeded(system: str, host: str, seconds: float) -> SourceError:
     """The transfer took longer than the total deadline (setting phonebook.download_deadline)."""
     return SourceError(messages.gettext("%(system)s: Die Übertragung von %(host)s dauerte länger als "
                                         "%(seconds)s Sekunden und wurde abgebrochen (Gesamtzeitlimit). "
-                                        "Nichts wurde geändert.", system=system, host=host, seconds=f"{seconds:g}"))
+                                        "Nichts wurde geändert.", system=system, host=host,
+                                        seconds=format(seconds, "g")))
 
 
 def truncated(system: str, host: str) -> SourceError:
