@@ -15,7 +15,7 @@ from datetime import timedelta
 import pytest
 from babel.messages.pofile import read_po
 
-from telephone import ROOT, site_settings
+from telephone import ROOT, messages, site_settings
 from telephone.extensions import db
 from telephone.models import (
     Address,
@@ -57,7 +57,9 @@ NOT_GERMAN = {"Name", "Status", "Fax", "Yealink", "Snom", "Mobil", "Login", "Tag
 # The data set's own texts are German (an office's data): they may be shown as they are.
 DATA_TEXTS = ("Müller Bau GmbH", "Hauptstraße 1", "Geschäftsführer", "Rückruf wegen Angebot",
               "Bitte Angebot schicken", "Zentrale", "Kundenbetreuung", "Werbeanrufe", "Nachts",
-              "Telefonbuch Büro", "Erika Mustermann", "Anna Admin")
+              "Telefonbuch Büro", "Erika Mustermann", "Anna Admin",
+              # a keyword of the address file format, quoted as such in the import help
+              "“Ansprechpartner”")
 
 
 # --------------------------------------------------------------------------- the catalog
@@ -190,6 +192,9 @@ def build_data_set(app) -> dict:
                         matches=[{"kind": "address", "name": "Müller Bau GmbH", "company": "",
                                   "url": f"/addresses/{company.id}"}] if index % 2 else [])
             calls.append(call)
+        forwarded = messages.gettext("%(rule)s: %(action)s", rule="Kundenbetreuung", action=messages.gettext(
+            "weitergeleitet an %(manager)s (Kundenbetreuung)", manager="Anna Admin"))
+        calls[0].routing_note, calls[0].routing_message = forwarded, messages.to_stored(forwarded)
         db.session.add_all(calls)
         db.session.flush()
         note = PhoneNote(subject="Rückruf wegen Angebot", text="Bitte Angebot schicken", call_pk=calls[2].id,
@@ -261,12 +266,56 @@ def test_every_page_is_english(app, client, english_admin):
         assert response.status_code < 500, url
         if response.status_code == 200 and response.mimetype == "text/html":
             findings += german_findings(url, response.text)
+            for english in ENGLISH_ON.get(url, ()):
+                assert english in html.unescape(response.text), (url, english)
     # The pages HTMX loads into them
     for url in ("/addresses/?q=M%C3%BCller", "/phonebook/?q=Erika", "/calls/?status=missed",
                 "/calls/notes/targets?q=M%C3%BCl", f"/phonebook/sources/{english_admin['source_id']}?run=1"):
         response = client.get(url, headers={"HX-Request": "true"})
         findings += german_findings(url, response.text)
     assert not findings, "\n".join(findings)
+
+
+ENGLISH_ON = {
+    "/calls/": ("Kundenbetreuung: forwarded to Anna Admin (account manager)", "blocked"),
+    "/settings/routing": ("Mon,Tue,Wed,Thu,Fri, 18:00–08:00", "address with an account manager",
+                          "forward to the account manager"),
+    "/phonebook/sources": ("CSV file",),
+}
+
+
+def test_stored_sync_messages_follow_the_reader(app, client, auth, english_admin):
+    """Run messages are stored once, in German, and shown in each reader's language (with plurals)."""
+    page = client.get(f"/phonebook/sources/{english_admin['source_id']}").text
+    for english in ("Line 5: The line has 11 fields, the header line only 9 – please check the delimiter (comma)",
+                    "Line 1: Unknown column “abteilung” is ignored.",
+                    "2 numbers were not in E.164 format (+496131123456) and were converted: "
+                    "06131 1234 → +4961311234 (line 2); 0171 99999 → +4917199999 (line 2).",
+                    "Line 4: Number “n/a” not recognised", "3 messages", "3 entries", "CSV file"):
+        assert english in html.unescape(page)
+    auth.logout()
+    make_user(app, "greta", admin=True)
+    auth.login("greta")
+    page = html.unescape(client.get(f"/phonebook/sources/{english_admin['source_id']}").text)
+    for german in ("Zeile 5: Die Zeile hat 11 Felder, die Kopfzeile nur 9 – Trennzeichen (Komma)",
+                   "Zeile 1: Unbekannte Spalte „abteilung“ wird ignoriert.",
+                   "2 Nummern waren nicht im Format E.164", "(Zeile 2)", "3 Meldungen", "3 Einträge", "CSV-Datei"):
+        assert german in page
+
+
+def test_plurals_are_real_plurals(app, client, auth):
+    """One message, one entry, one record: singular in both languages."""
+    make_user(app, "admin", admin=True, locale="en")
+    source_id = add_source(app, name="Eins")
+    sync(app, source_id, HEADER + "\n1,Erika Mustermann,Mustermann,Erika,,female,WORK:06131 1234,,\n")
+    auth.login("admin")
+    page = html.unescape(client.get(f"/phonebook/sources/{source_id}").text)
+    assert "1 message" in page and "1 entry" in page and "1 number was not in E.164 format" in page
+    assert "1 messages" not in page and "1 entries" not in page
+    with app.app_context():
+        from telephone.sync import engine
+        outcome = engine.SyncOutcome(run_id=0, ok=True, total=1, created=1)
+        assert str(outcome.summary()) == "1 Datensatz: 1 neu, 0 geändert, 0 gelöscht, 0 unverändert."
 
 
 FORMS = [
