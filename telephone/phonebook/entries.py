@@ -71,13 +71,15 @@ def split_values(text: str) -> list[str]:
 
 
 def number_errors(values: list[str]) -> list[str]:
-    """German messages for numbers that are not phone numbers."""
+    """Messages (in the reader's language) for numbers that are not phone numbers."""
     region = numbers.default_region()
-    return [f"„{value}“ ist keine gültige Telefonnummer." for value in values if not numbers.to_e164(value, region)]
+    return [_("„%(value)s“ ist keine gültige Telefonnummer.", value=value)
+            for value in values if not numbers.to_e164(value, region)]
 
 
 def email_errors(values: list[str]) -> list[str]:
-    return [f"„{value}“ ist keine gültige E-Mail-Adresse." for value in values if not _EMAIL.match(value)]
+    """Messages (in the reader's language) for e-mail addresses that are not valid."""
+    return [_("„%(value)s“ ist keine gültige E-Mail-Adresse.", value=value) for value in values if not _EMAIL.match(value)]
 
 
 def form_values(entry: PhonebookEntry) -> dict:
