@@ -14,6 +14,7 @@ from typing import ClassVar, Iterator
 import requests
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from . import sip_accounts, site_settings
 # The account mapping moved to sip_accounts (rows); these names stay importable from here.
@@ -356,8 +357,10 @@ class RateLimited(PlacetelError):
 
     def __init__(self, retry_after: int | None):
         if retry_after is not None:
-            message = _("Placetel nimmt gerade keine weiteren Aufträge an. Bitte in %(seconds)s Sekunden "
-                        "erneut versuchen.", seconds=retry_after)
+            message = ngettext("Placetel nimmt gerade keine weiteren Aufträge an. Bitte in %(num)d Sekunde "
+                               "erneut versuchen.",
+                               "Placetel nimmt gerade keine weiteren Aufträge an. Bitte in %(num)d Sekunden "
+                               "erneut versuchen.", retry_after)
         else:
             message = _("Placetel nimmt gerade keine weiteren Aufträge an. Bitte gleich noch einmal versuchen.")
         super().__init__(message)

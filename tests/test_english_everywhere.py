@@ -312,6 +312,9 @@ def test_plurals_are_real_plurals(app, client, auth):
     page = html.unescape(client.get(f"/phonebook/sources/{source_id}").text)
     assert "1 message" in page and "1 entry" in page and "1 number was not in E.164 format" in page
     assert "1 messages" not in page and "1 entries" not in page
+    assert "1 entry" in html.unescape(client.get("/phonebook/sources").text)
+    deleted = client.post(f"/phonebook/sources/{source_id}/delete", follow_redirects=True)
+    assert "Source “Eins” and its 1 entry deleted." in html.unescape(deleted.text)
     with app.app_context():
         from telephone.sync import engine
         outcome = engine.SyncOutcome(run_id=0, ok=True, total=1, created=1)

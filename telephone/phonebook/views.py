@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from .. import messages, site_settings
 from ..auth.decorators import admin_required
@@ -201,7 +202,8 @@ def source_delete(source_id: int):
     count = sources.delete_source(source)
     db.session.commit()
     sources.sources_changed()
-    flash(_("Schnittstelle „%(name)s“ und ihre %(count)s Einträge gelöscht.", name=name, count=count), "success")
+    flash(ngettext("Schnittstelle „%(name)s“ und ihr %(num)d Eintrag gelöscht.",
+                   "Schnittstelle „%(name)s“ und ihre %(num)d Einträge gelöscht.", count, name=name), "success")
     return redirect(url_for("phonebook.source_list"))
 
 
