@@ -509,6 +509,8 @@ class ContactPushRun(db.Model):
     deleted: Mapped[int] = mapped_column(Integer, default=0)
     unchanged: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str] = mapped_column(Text, default="")
+    # --- the same as a message shown in the reader's language (english helper; see messages.py)
+    error_message: Mapped[dict | None] = mapped_column(JSON)
 
 
 # --------------------------------------------------------------------------- Call Control

@@ -15,7 +15,7 @@ from datetime import timedelta
 import pytest
 from babel.messages.pofile import read_po
 
-from telephone import ROOT, messages, site_settings
+from telephone import ROOT, messages, placetel, site_settings
 from telephone.extensions import db
 from telephone.models import (
     Address,
@@ -23,6 +23,7 @@ from telephone.models import (
     Call,
     CallStatus,
     ContactPerson,
+    ContactPushRun,
     NumberAssignment,
     OfficeNumber,
     PhonebookEntry,
@@ -205,6 +206,9 @@ def build_data_set(app) -> dict:
         db.session.add(RoutingRule(position=2, name="Kundenbetreuung", caller="managed", action="account_manager",
                                    targets="admin"))
         db.session.add(BlockedNumber(number="+49900", is_prefix=True, reason="Werbeanrufe", created_by_id=admin.id))
+        refused = placetel.TokenRefused(401)  # a push in the background failed: stored in German
+        db.session.add(ContactPushRun(trigger="sync", status="failed", finished_at=now, error=str(refused),
+                                      error_message=messages.to_stored(refused.args[0])))
         db.session.commit()
         site_settings.set_value("placetel.api_token", "t" * 32)
         site_settings.set_value("placetel.shared_secret", "12345")
@@ -281,6 +285,7 @@ ENGLISH_ON = {
     "/settings/routing": ("Mon,Tue,Wed,Thu,Fri, 18:00–08:00", "address with an account manager",
                           "forward to the account manager"),
     "/phonebook/sources": ("CSV file",),
+    "/settings/devices": ("Placetel rejected the API token (invalid or insufficient permissions).",),
 }
 
 
