@@ -36,7 +36,8 @@ class Message(str):
         params = dict(params or {})
         source = msgid if plural is None or num == 1 else plural
         values = {"num": num, **params} if plural is not None else params
-        text = source % values if values or plural is not None else source
+        # formatted like flask_babel does: only with parameters (a "%(name)s" without one raises KeyError)
+        text = source % values if values or plural is not None or "%(" in source else source
         message = super().__new__(cls, text)
         message.msgid, message.plural, message.num, message.params = msgid, plural, num, params
         return message
@@ -46,9 +47,12 @@ class Message(str):
         if not self.msgid:  # gettext("") would be the catalog's header
             return ""
         params = {name: localized(value) for name, value in self.params.items()}
-        if self.plural is not None:
-            return _ngettext(self.msgid, self.plural, self.num, **params)
-        return _gettext(self.msgid, **params) if params else _gettext(self.msgid)
+        try:
+            if self.plural is not None:
+                return _ngettext(self.msgid, self.plural, self.num, **params)
+            return _gettext(self.msgid, **params) if params else _gettext(self.msgid)
+        except (KeyError, TypeError, ValueError):  # a translation that no longer fits its stored parameters
+            return str(self)
 
 
 def gettext(msgid: str, **params: Any) -> Message:
