@@ -6,7 +6,7 @@ import re
 import phonenumbers
 from sqlalchemy import select
 
-from . import numbers
+from . import messages, numbers
 from .extensions import db
 from .models import BlockedNumber, User
 
@@ -23,18 +23,22 @@ def normalise(text: str) -> tuple[str, bool]:
     is_prefix = text.endswith("*")
     body = text[:-1].strip() if is_prefix else text
     if not body:
-        raise InvalidBlockEntry("Bitte eine Rufnummer oder einen Anfang mit * angeben, z. B. 0900*.")
+        raise InvalidBlockEntry(messages.gettext(
+            "Bitte eine Rufnummer oder einen Anfang mit * angeben, z. B. 0900*."))
     if is_prefix:
         digits = re.sub(r"[\s/()-]", "", body)
         if not re.fullmatch(r"\+?[0-9]+", digits):
-            raise InvalidBlockEntry(f"„{text}“ ist kein Nummernanfang (nur Ziffern, dann *).")
+            raise InvalidBlockEntry(messages.gettext("„%(text)s“ ist kein Nummernanfang (nur Ziffern, dann "
+                                                     "*).", text=text))
         e164 = _prefix_e164(digits)
         if len(digits.lstrip("+")) < MIN_PREFIX_DIGITS:
-            raise InvalidBlockEntry(f"„{text}“ ist zu kurz: mindestens {MIN_PREFIX_DIGITS} Ziffern vor dem *.")
+            raise InvalidBlockEntry(messages.gettext("„%(text)s“ ist zu kurz: mindestens "
+                                                     "%(min)s Ziffern vor dem *.",
+                                                     text=text, min=MIN_PREFIX_DIGITS))
         return e164, True
     e164 = numbers.to_e164(body)
     if not e164:
-        raise InvalidBlockEntry(f"„{text}“ ist keine gültige Rufnummer.")
+        raise InvalidBlockEntry(messages.gettext("„%(text)s“ ist keine gültige Rufnummer.", text=text))
     return e164, False
 
 

@@ -11,6 +11,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
+from flask_babel import gettext as _
 
 _INFO = b"telephone: stored credentials v1"
 
@@ -40,6 +41,6 @@ def decrypt(token: str) -> str:
         return _fernet().decrypt(token.encode()).decode()
     except InvalidToken as exc:
         raise SecretUnreadable(
-            "Gespeichertes Geheimnis kann nicht entschlüsselt werden – wurde SECRET_KEY geändert? "
-            "Bitte den Wert in den Einstellungen neu eingeben."
+            _("Gespeichertes Geheimnis kann nicht entschlüsselt werden – wurde SECRET_KEY geändert? Bitte "
+              "den Wert in den Einstellungen neu eingeben.")
         ) from exc

@@ -7,7 +7,7 @@ from flask import Flask, current_app, has_request_context, session
 from flask_babel import format_datetime, format_decimal, get_locale
 from flask_login import current_user
 
-from . import numbers
+from . import messages, numbers
 
 
 def select_locale() -> str:
@@ -49,6 +49,8 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_filter(datetime_filter, "datetime")
     app.add_template_filter(duration_filter, "duration")
     app.add_template_filter(format_decimal, "decimal")
+    app.add_template_filter(messages.localized, "localized")
+    app.add_template_filter(messages.problem_text, "problem_text")
     app.add_template_global(get_locale, "get_locale")
     app.add_template_global(numbers.display, "phone_display")
     app.add_template_global(numbers.to_e164, "to_e164")

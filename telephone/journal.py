@@ -234,6 +234,7 @@ def derive_call(call: Call) -> None:
         call.duration = None
     # What Call Control answered Placetel for this call
     call.routing_note = (start.payload.get("routing") or "")[:200] if start else ""
+    call.routing_message = start.payload.get("routing_message") if start else None
     if start is not None and start.payload.get("blocked"):
         call.status = CallStatus.BLOCKED.value
 

@@ -410,6 +410,8 @@ class Call(db.Model):
     outcome: Mapped[str] = mapped_column(Text, default="")
     # Call Control: what the app told Placetel ("gesperrt", "weitergeleitet an Anna (Kundenbetreuung)")
     routing_note: Mapped[str] = mapped_column(String(200), default="")
+    # --- the same as a message shown in the reader's language (english helper; see messages.py)
+    routing_message: Mapped[dict | None] = mapped_column(JSON)
     # Caller lookup result at the time of the call: [{"kind","name","company","url"}, …]
     matches: Mapped[list] = mapped_column(JSON, default=list)
     # Missed calls stay highlighted until called back or marked done
@@ -527,6 +529,8 @@ class ContactPushRun(db.Model):
     deleted: Mapped[int] = mapped_column(Integer, default=0)
     unchanged: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str] = mapped_column(Text, default="")
+    # --- the same as a message shown in the reader's language (english helper; see messages.py)
+    error_message: Mapped[dict | None] = mapped_column(JSON)
 
 
 # --------------------------------------------------------------------------- Call Control

@@ -15,7 +15,7 @@ import requests
 from flask import current_app
 from flask_babel import gettext as _
 
-from . import sip_accounts, site_settings
+from . import messages, sip_accounts, site_settings
 # The account mapping moved to sip_accounts (rows); these names stay importable from here.
 from .sip_accounts import (  # noqa: F401
     SIPUID_PATTERN,
@@ -301,6 +301,7 @@ def is_sip_id(value: str) -> bool:
 class PlacetelError(Exception):
     """A Placetel request failed; `str(exc)` is a German message for the user (never the token).
 
+    The messages are `messages.Message`s: `message_for` gives them in the reader's language.
     `admin_message`, where set, tells an administrator the concrete reason and what to do
     (users are told to contact the administration instead); see `message_for`.
     """
@@ -308,33 +309,37 @@ class PlacetelError(Exception):
     admin_message: str = ""
 
     def message_for(self, user) -> str:
-        """The message for `user`: the concrete advice for admins, the general one for everybody else."""
+        """The message for `user` in the reader's language: the concrete advice for admins, else the general one."""
         if self.admin_message and getattr(user, "is_admin", False):
-            return self.admin_message
-        return str(self)
+            return messages.localized(self.admin_message)
+        return messages.reason(self)
 
 
 class TokenMissing(PlacetelError):
     """No API token is stored; no request was sent."""
 
     def __init__(self):
-        super().__init__(_("Es ist kein Placetel-API-Token hinterlegt. Bitte wenden Sie sich an die "
-                           "Administration (Einstellungen → Telefonie)."))
-        self.admin_message = _("Es ist noch kein Placetel-API-Token gespeichert. Erzeugen Sie ihn im Placetel-Portal "
-                               "unter Administration → Einstellungen → API, tragen Sie ihn unter Einstellungen → "
-                               "Telefonie bei „Placetel API-Token“ ein und speichern Sie.")
+        super().__init__(messages.gettext(
+            "Es ist kein Placetel-API-Token hinterlegt. Bitte wenden Sie sich an die "
+            "Administration (Einstellungen → Telefonie)."))
+        self.admin_message = messages.gettext(
+            "Es ist noch kein Placetel-API-Token gespeichert. Erzeugen Sie ihn im Placetel-Portal "
+            "unter Administration → Einstellungen → API, tragen Sie ihn unter Einstellungen → "
+            "Telefonie bei „Placetel API-Token“ ein und speichern Sie.")
 
 
 class TokenRefused(PlacetelError):
     """Placetel answered 401/403: the token is invalid or lacks rights."""
 
     def __init__(self, status: int):
-        super().__init__(_("Placetel hat den API-Token abgelehnt (ungültig oder ohne ausreichende Rechte). "
-                           "Bitte wenden Sie sich an die Administration."))
-        self.admin_message = _("Placetel hat den gespeicherten API-Token abgelehnt: Er ist ungültig, widerrufen "
-                               "oder hat zu wenige Rechte. Erzeugen Sie im Placetel-Portal unter Administration → "
-                               "Einstellungen → API einen neuen Token und tragen Sie ihn unter Einstellungen → "
-                               "Telefonie ein.")
+        super().__init__(messages.gettext(
+            "Placetel hat den API-Token abgelehnt (ungültig oder ohne ausreichende Rechte). "
+            "Bitte wenden Sie sich an die Administration."))
+        self.admin_message = messages.gettext(
+            "Placetel hat den gespeicherten API-Token abgelehnt: Er ist ungültig, widerrufen "
+            "oder hat zu wenige Rechte. Erzeugen Sie im Placetel-Portal unter Administration → "
+            "Einstellungen → API einen neuen Token und tragen Sie ihn unter Einstellungen → "
+            "Telefonie ein.")
         self.status = status
 
 
@@ -343,9 +348,9 @@ class RequestRefused(PlacetelError):
 
     def __init__(self, status: int, placetel_text: str):
         if placetel_text:
-            message = _("Placetel hat den Auftrag abgelehnt: %(reason)s", reason=placetel_text)
+            message = messages.gettext("Placetel hat den Auftrag abgelehnt: %(reason)s", reason=placetel_text)
         else:
-            message = _("Placetel hat den Auftrag abgelehnt (Fehler %(status)s).", status=status)
+            message = messages.gettext("Placetel hat den Auftrag abgelehnt (Fehler %(status)s).", status=status)
         super().__init__(message)
         self.status = status
         self.placetel_text = placetel_text
@@ -356,10 +361,13 @@ class RateLimited(PlacetelError):
 
     def __init__(self, retry_after: int | None):
         if retry_after is not None:
-            message = _("Placetel nimmt gerade keine weiteren Aufträge an. Bitte in %(seconds)s Sekunden "
-                        "erneut versuchen.", seconds=retry_after)
+            message = messages.ngettext(
+                "Placetel nimmt gerade keine weiteren Aufträge an. Bitte in %(num)d Sekunde erneut versuchen.",
+                "Placetel nimmt gerade keine weiteren Aufträge an. Bitte in %(num)d Sekunden erneut versuchen.",
+                retry_after)
         else:
-            message = _("Placetel nimmt gerade keine weiteren Aufträge an. Bitte gleich noch einmal versuchen.")
+            message = messages.gettext(
+                "Placetel nimmt gerade keine weiteren Aufträge an. Bitte gleich noch einmal versuchen.")
         super().__init__(message)
         self.retry_after = retry_after
 
@@ -368,12 +376,13 @@ class PlacetelUnreachable(PlacetelError):
     """Timeout, connection error, 5xx or an answer that is not what the API documents."""
 
     def __init__(self):
-        super().__init__(_("Placetel ist im Moment nicht erreichbar. Bitte versuchen Sie es in ein paar "
-                           "Minuten erneut."))
-        self.admin_message = _("Placetel ist unter %(url)s nicht erreichbar oder antwortet nicht wie erwartet. "
-                               "Prüfen Sie, ob der Server ins Internet darf (Firewall, Proxy) und ob "
-                               "PLACETEL_API_URL stimmt; bei einer Störung bei Placetel versuchen Sie es in ein "
-                               "paar Minuten erneut.", url=current_app.config["PLACETEL_API_URL"])
+        super().__init__(messages.gettext(
+            "Placetel ist im Moment nicht erreichbar. Bitte versuchen Sie es in ein paar Minuten erneut."))
+        self.admin_message = messages.gettext(
+            "Placetel ist unter %(url)s nicht erreichbar oder antwortet nicht wie erwartet. "
+            "Prüfen Sie, ob der Server ins Internet darf (Firewall, Proxy) und ob "
+            "PLACETEL_API_URL stimmt; bei einer Störung bei Placetel versuchen Sie es in ein "
+            "paar Minuten erneut.", url=current_app.config["PLACETEL_API_URL"])
 
 
 @dataclass(frozen=True)

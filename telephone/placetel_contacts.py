@@ -20,7 +20,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select
 
-from . import placetel, site_settings
+from . import messages, placetel, site_settings
 from .extensions import db
 from .models import ContactPushRun, PhonebookEntry, PhoneNumber, PlacetelContact, utcnow
 
@@ -165,6 +165,7 @@ def _push(trigger: str) -> ContactPushRun:
         run.status = "success"
     except placetel.PlacetelError as exc:
         run.status, run.error = "failed", str(exc)
+        run.error_message = messages.to_stored(exc.args[0] if exc.args else None)
         log.warning("push to Placetel contacts failed: %s", exc)
     run.finished_at = utcnow()
     db.session.commit()

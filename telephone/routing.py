@@ -20,7 +20,7 @@ import holidays as public_holidays
 from flask import current_app
 from sqlalchemy import func, select
 
-from . import block_list, numbers, placetel, site_settings
+from . import block_list, messages, numbers, placetel, site_settings
 from .extensions import db
 from .models import Address, RoutingRule, User
 
@@ -36,10 +36,10 @@ _TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 
 @dataclass
 class Decision:
-    """What the webhook answers: the XML, and a German line for the journal."""
+    """What the webhook answers: the XML, and a line for the journal (German, translated when shown)."""
 
     xml: bytes
-    note: str
+    note: messages.Message
     rule: RoutingRule | None = None
     blocked: bool = False
 
@@ -56,7 +56,7 @@ def decide(from_number: str, to_number: str, at: datetime | None = None) -> Deci
     caller_e164 = caller.e164 if caller else None
     blocked = block_list.match(caller_e164)
     if blocked is not None:
-        return Decision(_response(Element("Reject", reason="busy")), "gesperrt", blocked=True)
+        return Decision(_response(Element("Reject", reason="busy")), messages.gettext("gesperrt"), blocked=True)
     rules = db.session.scalars(select(RoutingRule).where(RoutingRule.enabled)
                                .order_by(RoutingRule.position, RoutingRule.id)).all()
     if not rules:
@@ -151,21 +151,28 @@ def _matches(rule: RoutingRule, caller: _CallerContext, local: datetime) -> bool
 
 def _apply(rule: RoutingRule, caller: _CallerContext) -> Decision | None:
     """The XML of a matching rule; None when it has nothing to ring (then the next rule may decide)."""
-    note = f"{rule.name}: "
+    def decision(xml: Element, action: messages.Message) -> Decision:
+        return Decision(_response(xml), messages.gettext("%(rule)s: %(action)s", rule=rule.name, action=action), rule)
+
     if rule.action == "account_manager":
         manager = caller.account_manager
         fallback = _target_numbers(rule.targets)
         if manager is None and not fallback:
             return None
         forward = Element("Forward", voicemail=_bool(rule.voicemail_after))
+        labels = ", ".join(label for _number, label in fallback)
         if manager is not None:
             _add_target(forward, [manager[1]], rule.ringtime)
-            note += f"weitergeleitet an {manager[0].label} (Kundenbetreuung)"
         if fallback:
             _add_target(forward, [number for number, _label in fallback], 60)
-            labels = ", ".join(label for _number, label in fallback)
-            note += f", dann an {labels}" if manager is not None else f"weitergeleitet an {labels}"
-        return Decision(_response(forward), note, rule)
+        if manager is None:
+            return decision(forward, messages.gettext("weitergeleitet an %(targets)s", targets=labels))
+        if fallback:
+            return decision(forward, messages.gettext(
+                "weitergeleitet an %(manager)s (Kundenbetreuung), dann an %(targets)s",
+                manager=manager[0].label, targets=labels))
+        return decision(forward, messages.gettext("weitergeleitet an %(manager)s (Kundenbetreuung)",
+                                                  manager=manager[0].label))
     if rule.action == "forward":
         targets = _target_numbers(rule.targets)
         if not targets:
@@ -173,20 +180,22 @@ def _apply(rule: RoutingRule, caller: _CallerContext) -> Decision | None:
         forward = Element("Forward", voicemail=_bool(rule.voicemail_after))
         _add_target(forward, [number for number, _label in targets], rule.ringtime)
         labels = ", ".join(label for _number, label in targets)
-        return Decision(_response(forward), note + "weitergeleitet an " + labels, rule)
+        return decision(forward, messages.gettext("weitergeleitet an %(targets)s", targets=labels))
     if rule.action == "voicemail":
         attributes = {"voicemail": "true"}
         if rule.object_id:
             attributes["voicemail_announcement"] = rule.object_id
-        return Decision(_response(Element("Forward", **attributes)), note + "Mailbox", rule)
+        return decision(Element("Forward", **attributes), messages.gettext("Mailbox"))
     if rule.action in NEEDS_OBJECT_ID:
         tag = {"group": "Group", "routing_plan": "RoutingPlan", "prompt": "Prompt"}[rule.action]
-        label = {"group": "Gruppe", "routing_plan": "Routingplan", "prompt": "Ansage"}[rule.action]
-        return Decision(_response(Element(tag, id=rule.object_id)), note + f"{label} {rule.object_id}", rule)
+        label = {"group": messages.gettext("Gruppe %(id)s", id=rule.object_id),
+                 "routing_plan": messages.gettext("Routingplan %(id)s", id=rule.object_id),
+                 "prompt": messages.gettext("Ansage %(id)s", id=rule.object_id)}[rule.action]
+        return decision(Element(tag, id=rule.object_id), label)
     if rule.action == "reject":
-        return Decision(_response(Element("Reject", reason="busy")), note + "abgewiesen (besetzt)", rule)
+        return decision(Element("Reject", reason="busy"), messages.gettext("abgewiesen (besetzt)"))
     if rule.action == "hangup":
-        return Decision(_response(Element("Hangup")), note + "aufgelegt", rule)
+        return decision(Element("Hangup"), messages.gettext("aufgelegt"))
     return None
 
 
@@ -255,33 +264,33 @@ def _holidays(state: str | None, year: int):
 # --------------------------------------------------------------------------- saving rules
 
 
-def rule_errors(rule: RoutingRule) -> dict[str, str]:
-    """German reasons why a rule cannot be saved, by field; empty when it is fine."""
-    errors: dict[str, str] = {}
+def rule_errors(rule: RoutingRule) -> dict[str, messages.Message]:
+    """Reasons why a rule cannot be saved, by field (German, `messages.localized` to show); empty when fine."""
+    errors: dict[str, messages.Message] = {}
     if not (rule.name or "").strip():
-        errors["name"] = "Bitte einen Namen eingeben."
+        errors["name"] = messages.gettext("Bitte einen Namen eingeben.")
     if rule.caller not in CALLER_CONDITIONS:
-        errors["caller"] = "Unbekannte Bedingung."
+        errors["caller"] = messages.gettext("Unbekannte Bedingung.")
     if rule.holidays not in HOLIDAY_CONDITIONS:
-        errors["holidays"] = "Unbekannte Bedingung."
+        errors["holidays"] = messages.gettext("Unbekannte Bedingung.")
     if rule.action not in ACTIONS:
-        errors["action"] = "Bitte eine Aktion wählen."
+        errors["action"] = messages.gettext("Bitte eine Aktion wählen.")
     for field in ("time_from", "time_to"):
         value = getattr(rule, field)
         if value and not _TIME.match(value):
-            errors[field] = "Bitte eine Uhrzeit als HH:MM eingeben, z. B. 18:00."
+            errors[field] = messages.gettext("Bitte eine Uhrzeit als HH:MM eingeben, z. B. 18:00.")
     if rule.weekdays and not re.fullmatch(r"[0-6]{1,7}", rule.weekdays):
-        errors["weekdays"] = "Unbekannte Wochentage."
+        errors["weekdays"] = messages.gettext("Unbekannte Wochentage.")
     if rule.date_from and rule.date_to and rule.date_from > rule.date_to:
-        errors["date_to"] = "Das Ende liegt vor dem Anfang."
+        errors["date_to"] = messages.gettext("Das Ende liegt vor dem Anfang.")
     if rule.dialled and not rule.dialled.startswith("+"):
-        errors["dialled"] = "Bitte eine gültige Rufnummer eingeben."
+        errors["dialled"] = messages.gettext("Bitte eine gültige Rufnummer eingeben.")
     if not 5 <= (rule.ringtime or 0) <= MAX_RINGTIME:
-        errors["ringtime"] = f"Bitte zwischen 5 und {MAX_RINGTIME} Sekunden."
+        errors["ringtime"] = messages.gettext("Bitte zwischen 5 und %(max)s Sekunden.", max=MAX_RINGTIME)
     if rule.action in NEEDS_OBJECT_ID and not re.fullmatch(r"[0-9]{1,12}", rule.object_id or ""):
-        errors["object_id"] = "Bitte die Nummer (ID) aus dem Placetel-Portal eingeben."
+        errors["object_id"] = messages.gettext("Bitte die Nummer (ID) aus dem Placetel-Portal eingeben.")
     if rule.action == "voicemail" and rule.object_id and not re.fullmatch(r"[0-9]{1,12}", rule.object_id):
-        errors["object_id"] = "Die Ansage-ID besteht nur aus Ziffern."
+        errors["object_id"] = messages.gettext("Die Ansage-ID besteht nur aus Ziffern.")
     if rule.action in ("forward", "account_manager"):
         target_error = _targets_error(rule.targets, required=rule.action == "forward")
         if target_error:
@@ -289,25 +298,26 @@ def rule_errors(rule: RoutingRule) -> dict[str, str]:
     return errors
 
 
-def _targets_error(text: str, required: bool) -> str | None:
+def _targets_error(text: str, required: bool) -> messages.Message | None:
     parts = split_targets(text)
     if required and not parts:
-        return "Bitte mindestens ein Ziel eingeben: Benutzername, Rufnummer oder SIP-ID."
+        return messages.gettext("Bitte mindestens ein Ziel eingeben: Benutzername, Rufnummer oder SIP-ID.")
     users = {user.username.casefold(): user for user in db.session.scalars(select(User))}
     problems = []
     for part in parts:
         user = users.get(part.casefold())
         if user is not None:
             if not user.active:
-                problems.append(f"„{part}“ ist deaktiviert.")
+                problems.append(messages.gettext("„%(target)s“ ist deaktiviert.", target=part))
             elif not placetel.sipuid_for(user.username):
-                problems.append(f"„{part}“ hat kein Telefon (SIP-Konto) zugeordnet.")
+                problems.append(messages.gettext("„%(target)s“ hat kein Telefon (SIP-Konto) zugeordnet.", target=part))
         elif "@" in part:
             if not placetel.SIPUID_PATTERN.match(part):
-                problems.append(f"„{part}“ ist keine SIP-ID.")
+                problems.append(messages.gettext("„%(target)s“ ist keine SIP-ID.", target=part))
         elif not numbers.to_e164(part):
-            problems.append(f"„{part}“ ist weder ein Benutzer noch eine gültige Rufnummer.")
-    return " ".join(problems) or None
+            problems.append(messages.gettext("„%(target)s“ ist weder ein Benutzer noch eine gültige Rufnummer.",
+                                             target=part))
+    return messages.join(problems, " ") if problems else None
 
 
 def normalise_dialled(text: str) -> str:
@@ -336,42 +346,49 @@ def renumber(rules: list[RoutingRule]) -> None:
         rule.position = index * 10
 
 
-def describe_conditions(rule: RoutingRule) -> str:
-    """The conditions in one German line for the rule list and the CLI."""
-    parts = []
-    caller = {"known": "bekannter Anrufer", "unknown": "unbekannter Anrufer", "anonymous": "Nummer unterdrückt",
-              "managed": "Adresse mit Kundenbetreuer"}.get(rule.caller)
+def describe_conditions(rule: RoutingRule) -> messages.Message:
+    """The conditions in one line for the rule list and the CLI (German, `messages.localized` to show)."""
+    parts: list = []
+    caller = CALLER_LABELS.get(rule.caller)
     if caller:
         parts.append(caller)
     if rule.tag:
-        parts.append(f"Gruppe „{rule.tag}“")
+        parts.append(messages.gettext("Gruppe „%(tag)s“", tag=rule.tag))
     if rule.dialled:
-        parts.append(f"gewählt: {numbers.display(rule.dialled)}")
+        parts.append(messages.gettext("gewählt: %(number)s", number=numbers.display(rule.dialled)))
     if rule.weekdays:
-        parts.append(",".join(WEEKDAY_NAMES[int(day)] for day in rule.weekdays))
+        parts.append(messages.join([WEEKDAY_NAMES[int(day)] for day in rule.weekdays], ","))
     if rule.time_from or rule.time_to:
-        parts.append(f"{rule.time_from or '00:00'}–{rule.time_to or '24:00'} Uhr")
+        parts.append(messages.gettext("%(start)s–%(end)s Uhr", start=rule.time_from or "00:00",
+                                      end=rule.time_to or "24:00"))
     if rule.holidays == "only":
-        parts.append("an Feiertagen")
+        parts.append(messages.gettext("an Feiertagen"))
     elif rule.holidays == "not":
-        parts.append("nicht an Feiertagen")
+        parts.append(messages.gettext("nicht an Feiertagen"))
     if rule.date_from or rule.date_to:
         start = rule.date_from.strftime("%d.%m.%Y") if rule.date_from else "…"
         end = rule.date_to.strftime("%d.%m.%Y") if rule.date_to else "…"
         parts.append(f"{start}–{end}")
-    return ", ".join(parts) or "immer"
+    return messages.join(parts, ", ") if parts else messages.gettext("immer")
 
 
-WEEKDAY_NAMES = ("Mo", "Di", "Mi", "Do", "Fr", "Sa", "So")
+CALLER_LABELS = {
+    "known": messages.gettext("bekannter Anrufer"),
+    "unknown": messages.gettext("unbekannter Anrufer"),
+    "anonymous": messages.gettext("Nummer unterdrückt"),
+    "managed": messages.gettext("Adresse mit Kundenbetreuer"),
+}
+WEEKDAY_NAMES = (messages.gettext("Mo"), messages.gettext("Di"), messages.gettext("Mi"), messages.gettext("Do"),
+                 messages.gettext("Fr"), messages.gettext("Sa"), messages.gettext("So"))
 ACTION_LABELS = {
-    "account_manager": "an den Kundenbetreuer weiterleiten",
-    "forward": "weiterleiten",
-    "voicemail": "Mailbox",
-    "group": "Placetel-Gruppe",
-    "routing_plan": "Placetel-Routingplan",
-    "prompt": "Ansage abspielen",
-    "reject": "abweisen (besetzt)",
-    "hangup": "auflegen",
+    "account_manager": messages.gettext("an den Kundenbetreuer weiterleiten"),
+    "forward": messages.gettext("weiterleiten"),
+    "voicemail": messages.gettext("Mailbox"),
+    "group": messages.gettext("Placetel-Gruppe"),
+    "routing_plan": messages.gettext("Placetel-Routingplan"),
+    "prompt": messages.gettext("Ansage abspielen"),
+    "reject": messages.gettext("abweisen (besetzt)"),
+    "hangup": messages.gettext("auflegen"),
 }
 
 
@@ -383,4 +400,4 @@ def parse_office_time(text: str) -> datetime:
             return datetime.strptime(text, pattern).replace(tzinfo=_office_zone())
         except ValueError:
             continue
-    raise ValueError(f"„{text}“ ist kein Zeitpunkt wie 2026-12-24 18:00.")
+    raise ValueError(messages.gettext("„%(text)s“ ist kein Zeitpunkt wie 2026-12-24 18:00.", text=text))

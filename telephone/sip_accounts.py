@@ -100,15 +100,19 @@ def parse_account_mapping(text: str, known_usernames: set[str]) -> list[AccountL
     first_line_of: dict[str, int] = {}
     for number, username, sipuid in _mapping_lines(text):
         if not username or not sipuid:
-            problems.append(f"Zeile {number}: Format ist „Benutzername:SIP-UID“ (z. B. anna:777123456@fpbx.de).")
+            problems.append(_("Zeile %(number)s: Format ist „Benutzername:SIP-UID“ (z. B. "
+                              "anna:777123456@fpbx.de).", number=number))
             continue
         if username not in known_usernames:
-            problems.append(f"Zeile {number}: Benutzer „{username}“ gibt es nicht.")
+            problems.append(_("Zeile %(number)s: Benutzer „%(username)s“ gibt es nicht.", number=number,
+                              username=username))
         if not SIPUID_PATTERN.match(sipuid):
-            problems.append(f"Zeile {number}: „{sipuid}“ ist keine gültige SIP-UID (z. B. 777123456@fpbx.de).")
+            problems.append(_("Zeile %(number)s: „%(sipuid)s“ ist keine gültige SIP-UID (z. B. "
+                              "777123456@fpbx.de).", number=number, sipuid=sipuid))
         if username in first_line_of:
             problems.append(
-                f"Zeile {number}: Benutzer „{username}“ ist schon in Zeile {first_line_of[username]} zugeordnet."
+                _("Zeile %(number)s: Benutzer „%(username)s“ ist schon in Zeile %(first)s zugeordnet.",
+                  number=number, username=username, first=first_line_of[username])
             )
         else:
             first_line_of[username] = number
@@ -211,11 +215,13 @@ def parse_number_assignments(text: str, known_usernames: set[str]) -> dict[str, 
         e164 = numbers.to_e164(number)
         names = {name.strip() for name in users.split(",") if name.strip()}
         if not colon or not e164:
-            problems.append(f"Zeile {line_no}: Format ist „Rufnummer:benutzer1,benutzer2“ mit gültiger Rufnummer.")
+            problems.append(_("Zeile %(line_no)s: Format ist „Rufnummer:benutzer1,benutzer2“ mit gültiger "
+                              "Rufnummer.", line_no=line_no))
             continue
         unknown = sorted(names - known_usernames)
         if unknown:
-            problems.append(f"Zeile {line_no}: Benutzer {', '.join(unknown)} gibt es nicht.")
+            problems.append(_("Zeile %(line_no)s: Benutzer %(unknown)s gibt es nicht.", line_no=line_no,
+                              unknown=", ".join(unknown)))
         result.setdefault(e164, set()).update(names)
     if problems:
         raise ValueError("\n".join(problems))

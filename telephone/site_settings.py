@@ -11,6 +11,7 @@ from typing import Callable
 
 import phonenumbers
 from flask import current_app, g, has_request_context
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from . import crypto
@@ -25,7 +26,7 @@ class InvalidSetting(ValueError):
 def _validate_region(value: str) -> str:
     region = value.strip().upper()
     if region and region not in phonenumbers.SUPPORTED_REGIONS:  # empty: back to the default
-        raise InvalidSetting(f"„{value}“ ist kein Ländercode (z. B. DE, AT, CH).")
+        raise InvalidSetting(_("„%(value)s“ ist kein Ländercode (z. B. DE, AT, CH).", value=value))
     return region
 
 
@@ -33,7 +34,7 @@ def _choice(*allowed: str) -> Callable[[str], str]:
     def validate(value: str) -> str:
         value = value.strip()
         if value not in allowed:
-            raise InvalidSetting(f"Erlaubt sind: {', '.join(allowed)}.")
+            raise InvalidSetting(_("Erlaubt sind: %(allowed)s.", allowed=", ".join(allowed)))
         return value
     return validate
 
@@ -42,9 +43,9 @@ def _positive_int(value: str) -> str:
     try:
         number = int(value.strip())
     except ValueError:
-        raise InvalidSetting(f"„{value}“ ist keine ganze Zahl.") from None
+        raise InvalidSetting(_("„%(value)s“ ist keine ganze Zahl.", value=value)) from None
     if number < 1:
-        raise InvalidSetting("Der Wert muss mindestens 1 sein.")
+        raise InvalidSetting(_("Der Wert muss mindestens 1 sein."))
     return str(number)
 
 
@@ -52,9 +53,9 @@ def _percent(value: str) -> str:
     try:
         number = int(value.strip().rstrip("%").strip())
     except ValueError:
-        raise InvalidSetting(f"„{value}“ ist keine ganze Zahl.") from None
+        raise InvalidSetting(_("„%(value)s“ ist keine ganze Zahl.", value=value)) from None
     if not 0 <= number <= 100:
-        raise InvalidSetting("Der Wert muss zwischen 0 und 100 (Prozent) liegen.")
+        raise InvalidSetting(_("Der Wert muss zwischen 0 und 100 (Prozent) liegen."))
     return str(number)
 
 
@@ -65,22 +66,23 @@ MIN_API_TOKEN_LENGTH = 16
 def _validate_api_token(value: str) -> str:
     token = value.strip()
     if token and (len(token) < MIN_API_TOKEN_LENGTH or any(char.isspace() for char in token)):
-        raise InvalidSetting(f"Der API-Token braucht mindestens {MIN_API_TOKEN_LENGTH} Zeichen ohne Leerzeichen.")
+        raise InvalidSetting(_("Der API-Token braucht mindestens %(min)s Zeichen ohne Leerzeichen.",
+                               min=MIN_API_TOKEN_LENGTH))
     return token
 
 
 def _validate_webhook_user(value: str) -> str:
     user = value.strip()
     if user and not re.fullmatch(r"[A-Za-z0-9._~-]{1,64}", user):
-        raise InvalidSetting("Der Benutzername für den Webhook darf nur Buchstaben, Ziffern und . _ ~ - "
-                             "enthalten (höchstens 64 Zeichen), denn er steht in der Webhook-Adresse.")
+        raise InvalidSetting(_("Der Benutzername für den Webhook darf nur Buchstaben, Ziffern und . _ ~ - "
+                               "enthalten (höchstens 64 Zeichen), denn er steht in der Webhook-Adresse."))
     return user
 
 
 def _validate_webhook_password(value: str) -> str:
     password = value.strip()
     if any(char.isspace() or not char.isprintable() for char in password):
-        raise InvalidSetting("Das Passwort für den Webhook darf keine Leer- oder Steuerzeichen enthalten.")
+        raise InvalidSetting(_("Das Passwort für den Webhook darf keine Leer- oder Steuerzeichen enthalten."))
     return password
 
 
@@ -153,7 +155,8 @@ def spec(key: str) -> SettingSpec:
     try:
         return SPECS[key]
     except KeyError:
-        raise InvalidSetting(f"Unbekannte Einstellung „{key}“. Bekannt sind: {', '.join(sorted(SPECS))}.") from None
+        raise InvalidSetting(_("Unbekannte Einstellung „%(key)s“. Bekannt sind: %(known)s.", key=key,
+                               known=", ".join(sorted(SPECS)))) from None
 
 
 def _stored() -> dict[str, str]:

@@ -214,7 +214,7 @@ def test_throttling_waits_retry_after_then_succeeds(entra, no_sleep):
          "json": {"error": {"code": "TooManyRequests", "message": "Too many requests"}}},
         {"json": {"value": [contact(1)]}},
     ])
-    assert source().test_connection() == "Verbindung erfolgreich – 1 Kontakte auf der ersten Seite gelesen."
+    assert source().test_connection() == "Verbindung erfolgreich – 1 Kontakt auf der ersten Seite gelesen."
     assert no_sleep == [7.0]
 
 

@@ -64,7 +64,7 @@ def test_registered_with_fields():
 
 def test_token_request_and_query(org):
     org.get(QUERY_URL, json=page([row(1)]))
-    assert source().test_connection() == "Verbindung erfolgreich – 1 Kontakte auf der ersten Seite gelesen."
+    assert source().test_connection() == "Verbindung erfolgreich – 1 Kontakt auf der ersten Seite gelesen."
     token_call, query_call = org.request_history
     assert token_call.method == "POST" and token_call.url == f"{DOMAIN}/services/oauth2/token"
     assert token_call.headers["Content-Type"] == "application/x-www-form-urlencoded"

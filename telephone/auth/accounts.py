@@ -4,6 +4,7 @@ from __future__ import annotations
 import secrets
 from functools import cache
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -20,7 +21,7 @@ def create_user(username: str, password: str, admin: bool = False, display_name:
     """Add a user (caller commits); raises UserExists if the name is taken."""
     username = username.strip()
     if db.session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise UserExists(f"Benutzer „{username}“ gibt es schon.")
+        raise UserExists(_("Benutzer „%(username)s“ gibt es schon.", username=username))
     user = User(username=username, display_name=display_name.strip(),
                 role=Role.ADMIN.value if admin else Role.USER.value,
                 must_change_password=must_change_password)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from .. import block_list, routing, site_settings
+from .. import block_list, messages, routing, site_settings
 from ..auth.decorators import admin_required
 from ..extensions import db, htmx
 from ..models import BlockedNumber, RoutingRule
@@ -67,7 +67,7 @@ def _rule_form(rule: RoutingRule):
             return redirect(url_for("call_control.index"))
         db.session.rollback()
         for name, message in errors.items():
-            form[name].errors = [*form[name].errors, message]
+            form[name].errors = [*form[name].errors, messages.localized(message)]
     status = 422 if request.method == "POST" else 200
     return render_template("call_control/rule_form.html", form=form, rule=rule), status
 
@@ -105,7 +105,7 @@ def save_options():
         site_settings.save_all({"routing.holiday_state": request.form.get("holiday_state", ""),
                                 "routing.christmas_eve_closed": "1" if request.form.get("christmas") else "0"})
     except InvalidSetting as exc:
-        flash(str(exc), "error")
+        flash(messages.reason(exc), "error")
     else:
         flash(_("Gespeichert."), "success")
     return redirect(url_for("call_control.index"))
@@ -121,7 +121,7 @@ def rule_test():
         at = routing.parse_office_time(form.at.data) if (form.at.data or "").strip() else None
         decision = routing.decide(form.number.data or "", form.to.data or "", at)
     except ValueError as exc:
-        error = str(exc)
+        error = messages.reason(exc)
     return render_template("call_control/_test_result.html", decision=decision, error=error,
                            tested=bool(request.args))
 
@@ -134,7 +134,7 @@ def block_add():
         try:
             entry = block_list.add(form.number.data, form.reason.data, current_user)
         except block_list.InvalidBlockEntry as exc:
-            form.number.errors = [*form.number.errors, str(exc)]
+            form.number.errors = [*form.number.errors, messages.reason(exc)]
         else:
             db.session.commit()
             flash(_("%(number)s steht jetzt auf der Sperrliste.", number=entry.pattern), "success")
@@ -160,7 +160,7 @@ def block_caller():
         entry = block_list.add(number, request.form.get("reason", "") or _("gesperrt aus der Anrufliste"),
                                current_user)
     except block_list.InvalidBlockEntry as exc:
-        return render_template("call_control/_blocked.html", error=str(exc)), 422
+        return render_template("call_control/_blocked.html", error=messages.reason(exc)), 422
     db.session.commit()
     if htmx:
         return render_template("call_control/_blocked.html", entry=entry)

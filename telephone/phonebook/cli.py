@@ -29,7 +29,7 @@ def add_source(type_name: str, name: str, url: str, login: str, password: str) -
         raise click.ClickException(f"Unbekannter Typ „{type_name}“. Bekannt sind: {', '.join(sorted(REGISTRY))}.")
     if url.strip() and not sources.is_web_address(url):
         raise click.ClickException(f"Ungültige URL „{url}“: Nur Adressen mit http:// oder https:// sind erlaubt.")
-    source = SyncSource(type=type_name, name=name.strip() or REGISTRY[type_name].label, url=url.strip(),
+    source = SyncSource(type=type_name, name=name.strip() or str(REGISTRY[type_name].label), url=url.strip(),
                         login=login.strip(), password_encrypted=crypto.encrypt(password), options={})
     db.session.add(source)
     db.session.commit()

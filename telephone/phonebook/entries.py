@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from flask_babel import gettext as _
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import joinedload
 
@@ -70,13 +71,15 @@ def split_values(text: str) -> list[str]:
 
 
 def number_errors(values: list[str]) -> list[str]:
-    """German messages for numbers that are not phone numbers."""
+    """Messages (in the reader's language) for numbers that are not phone numbers."""
     region = numbers.default_region()
-    return [f"„{value}“ ist keine gültige Telefonnummer." for value in values if not numbers.to_e164(value, region)]
+    return [_("„%(value)s“ ist keine gültige Telefonnummer.", value=value)
+            for value in values if not numbers.to_e164(value, region)]
 
 
 def email_errors(values: list[str]) -> list[str]:
-    return [f"„{value}“ ist keine gültige E-Mail-Adresse." for value in values if not _EMAIL.match(value)]
+    """Messages (in the reader's language) for e-mail addresses that are not valid."""
+    return [_("„%(value)s“ ist keine gültige E-Mail-Adresse.", value=value) for value in values if not _EMAIL.match(value)]
 
 
 def form_values(entry: PhonebookEntry) -> dict:
@@ -95,7 +98,7 @@ def save_manual(entry: PhonebookEntry | None, data: ManualEntryData) -> Phoneboo
         entry = PhonebookEntry(source_id=None, internal_id=None)
         db.session.add(entry)
     elif entry.source_id is not None:
-        raise ReadOnlyEntry("Synchronisierte Einträge können nicht bearbeitet werden.")
+        raise ReadOnlyEntry(_("Synchronisierte Einträge können nicht bearbeitet werden."))
     display_name = data.display_name.strip() or " ".join(
         part for part in (data.given_name.strip(), data.family_name.strip()) if part)
     entry.display_name = display_name
@@ -112,5 +115,5 @@ def save_manual(entry: PhonebookEntry | None, data: ManualEntryData) -> Phoneboo
 def delete_manual(entry: PhonebookEntry) -> None:
     """Delete a manual entry (its index rows go with it); caller commits."""
     if entry.source_id is not None:
-        raise ReadOnlyEntry("Synchronisierte Einträge werden mit ihrer Schnittstelle gelöscht.")
+        raise ReadOnlyEntry(_("Synchronisierte Einträge werden mit ihrer Schnittstelle gelöscht."))
     db.session.delete(entry)

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
-from .. import site_settings
+from .. import messages, site_settings
 from ..auth.decorators import admin_required
 from ..extensions import db, htmx
 from ..models import PhonebookEntry, SyncRun, SyncSource
@@ -123,7 +124,7 @@ def _source_form(source: SyncSource | None, type_name: str, formdata=None):
     if formdata is None:
         form.type.data = type_name
         if source is None:
-            form.name.data = cls.label
+            form.name.data = str(cls.label)
         else:
             for name in ("name", "description", "interval", "run_at", "weekday", "enabled"):
                 getattr(form, name).data = getattr(source, name)
@@ -139,7 +140,7 @@ def _render_source_form(form, source: SyncSource | None, secrets: set[str], stat
 
 def _save_source(source: SyncSource, form) -> None:
     source.type = form.type.data
-    source.name = (form.name.data or "").strip() or form.source_cls.label
+    source.name = (form.name.data or "").strip() or str(form.source_cls.label)
     source.description = (form.description.data or "").strip()
     source.interval = form.interval.data
     source.run_at = form.run_at.data
@@ -157,8 +158,8 @@ def source_new():
         if request.form.get("switch"):  # type changed: keep what was typed in the common fields
             for name in ("name", "description"):
                 getattr(form, name).data = request.form.get(name, "")
-            if form.name.data in {cls.label for cls in REGISTRY.values()} or not form.name.data:
-                form.name.data = form.source_cls.label
+            if form.name.data in {str(cls.label) for cls in REGISTRY.values()} or not form.name.data:
+                form.name.data = str(form.source_cls.label)
         return _render_source_form(form, None, secrets)
     form, secrets = _source_form(None, type_name, request.form)
     if not form.validate():
@@ -201,7 +202,8 @@ def source_delete(source_id: int):
     count = sources.delete_source(source)
     db.session.commit()
     sources.sources_changed()
-    flash(_("Schnittstelle „%(name)s“ und ihre %(count)s Einträge gelöscht.", name=name, count=count), "success")
+    flash(ngettext("Schnittstelle „%(name)s“ und ihr %(num)d Eintrag gelöscht.",
+                   "Schnittstelle „%(name)s“ und ihre %(num)d Einträge gelöscht.", count, name=name), "success")
     return redirect(url_for("phonebook.source_list"))
 
 
@@ -275,7 +277,7 @@ def source_run(source_id: int):
     if preview:
         return _render_source_detail(source, outcome, 200 if outcome.ok else 422, upload=form)
     if outcome.ok:
-        flash(_("Synchronisation erfolgreich: %(summary)s", summary=outcome.summary()), "success")
+        flash(_("Synchronisation erfolgreich: %(summary)s", summary=messages.localized(outcome.summary())), "success")
     else:
         flash(_("Synchronisation fehlgeschlagen – nichts wurde geändert."), "error")
     return redirect(url_for("phonebook.source_detail", source_id=source.id, run=outcome.run_id, _anchor="sync-result"))
@@ -287,7 +289,7 @@ def source_test(source_id: int):
     """Check URL and credentials by reading the source once, without changing anything."""
     source = db.get_or_404(SyncSource, source_id)
     try:
-        flash(engine.build_source(source).test_connection(), "success")
+        flash(messages.localized(engine.build_source(source).test_connection()), "success")
     except SourceError as exc:
-        flash(_("Verbindung fehlgeschlagen: %(reason)s", reason=str(exc)), "error")
+        flash(_("Verbindung fehlgeschlagen: %(reason)s", reason=exc.localized()), "error")
     return redirect(url_for("phonebook.source_detail", source_id=source.id))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
-from .. import numbers, placetel, sip_accounts
+from .. import messages, numbers, placetel, sip_accounts
 from ..extensions import db, htmx
 from ..models import User
 from . import bp
@@ -12,11 +12,11 @@ from .forms import NumberAssignmentForm, SipAccountForm, UserForm
 
 
 def _placetel_sip_users() -> tuple[list[placetel.SipUser] | None, str | None]:
-    """Placetel's SIP users by name (from the one-minute cache), or None and the German reason."""
+    """Placetel's SIP users by name (from the one-minute cache), or None and the reason (reader's language)."""
     try:
         users = placetel.sip_users()
     except placetel.PlacetelError as exc:
-        return None, str(exc)
+        return None, messages.reason(exc)
     return sorted(users, key=lambda user: (user.name.casefold(), user.sipuid)), None
 
 

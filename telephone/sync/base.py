@@ -4,13 +4,17 @@ A source reads one external system and yields plain `Record`s. It knows nothing
 about the database: the engine validates the records, enforces limits, computes
 the difference to what the source synced before and applies it in one
 transaction. A source that cannot read its system raises `SourceError` with a
-German message (and line numbers where the source is a file).
+German message (and line numbers where the source is a file). Messages are built with
+`messages.gettext(…)` so that they are stored with msgid and parameters and shown in
+the reader's language (see telephone/messages.py).
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar, Iterable
+
+from .. import messages
 
 PHONE_TYPES = ("WORK", "MOBILE", "WORK_FAX")
 EMAIL_TYPES = ("WORK",)
@@ -44,7 +48,10 @@ class Problem:
     code: str = ""  # names a reason the UI acts on, e.g. "mass_delete"
 
     def as_dict(self) -> dict:
-        item = {"level": self.level, "line": self.line, "text": self.text}
+        """The stored form: German `text` (also for old readers) and, for a Message, its msgid and parameters."""
+        item = {"level": self.level, "line": self.line, "text": str(self.text)}
+        if isinstance(self.text, messages.Message):
+            item["message"] = messages.to_stored(self.text)
         if self.code:
             item["code"] = self.code
         return item
@@ -55,7 +62,12 @@ class SourceError(Exception):
 
     def __init__(self, message: str, problems: list[Problem] | None = None):
         super().__init__(message)
+        self.message = message
         self.problems = problems or [Problem(message)]
+
+    def localized(self) -> str:
+        """The reason in the reader's language."""
+        return messages.localized(self.message)
 
 
 @dataclass(frozen=True)
@@ -105,7 +117,7 @@ class Source(ABC):
 
     def use_upload(self, data: bytes) -> None:
         """Read the next `fetch` from uploaded bytes instead of the system (sources with `accepts_upload`)."""
-        raise SourceError("Für diesen Schnittstellentyp kann keine Datei hochgeladen werden.")
+        raise SourceError(messages.gettext("Für diesen Schnittstellentyp kann keine Datei hochgeladen werden."))
 
     def problems(self) -> list[Problem]:
         """Row errors, warnings and notes collected by the last `fetch` (e.g. ignored columns).
@@ -127,4 +139,4 @@ def source_class(type_name: str) -> type[Source]:
     try:
         return REGISTRY[type_name]
     except KeyError:
-        raise SourceError(f"Unbekannter Schnittstellentyp „{type_name}“.") from None
+        raise SourceError(messages.gettext("Unbekannter Schnittstellentyp „%(type)s“.", type=type_name)) from None

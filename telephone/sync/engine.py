@@ -21,7 +21,7 @@ from typing import Callable, Iterator
 from flask import current_app
 from sqlalchemy import delete, func, insert, select, text, update
 
-from .. import crypto, site_settings
+from .. import crypto, messages, site_settings
 from ..extensions import db
 from ..models import PhonebookEntry, PhoneNumber, SyncRun, SyncSource, utcnow
 from . import liveness, sources  # noqa: F401  (sources registers every source type)
@@ -45,7 +45,7 @@ LIST_AT_MOST = 20
 # First key of the PostgreSQL advisory lock pair (second key: the source id)
 LOCK_NAMESPACE = 5_140_001
 
-ALREADY_RUNNING = "Synchronisation läuft bereits."
+ALREADY_RUNNING = messages.gettext("Synchronisation läuft bereits.")
 # One shared string object per type and gender instead of one per record (memory of large imports)
 _CANONICAL = {name: name for name in PHONE_TYPES + EMAIL_TYPES + GENDERS}
 
@@ -77,16 +77,21 @@ class SyncOutcome:
     def errors(self) -> list[Problem]:
         return [problem for problem in self.problems if problem.level == "error"]
 
-    def summary(self) -> str:
-        """One German line for the CLI and flash messages."""
+    def summary(self) -> messages.Message:
+        """One line for the CLI (German) and flash messages (`messages.localized`)."""
         if not self.ok:
-            return "Synchronisation fehlgeschlagen: " + "; ".join(_line_text(p) for p in self.errors[:LIST_AT_MOST])
-        return (f"{self.total} Datensätze: {self.created} neu, {self.updated} geändert, "
-                f"{self.deleted} gelöscht, {self.unchanged} unverändert.")
+            return messages.gettext("Synchronisation fehlgeschlagen: %(problems)s",
+                                    problems=messages.join([_line_text(p) for p in self.errors[:LIST_AT_MOST]]))
+        return messages.ngettext(
+            "%(num)d Datensatz: %(created)s neu, %(updated)s geändert, %(deleted)s gelöscht, %(unchanged)s unverändert.",
+            "%(num)d Datensätze: %(created)s neu, %(updated)s geändert, %(deleted)s gelöscht, "
+            "%(unchanged)s unverändert.",
+            self.total, created=self.created, updated=self.updated, deleted=self.deleted, unchanged=self.unchanged)
 
 
-def _line_text(problem: Problem) -> str:
-    return f"Zeile {problem.line}: {problem.text}" if problem.line else problem.text
+def _line_text(problem: Problem) -> messages.Message | str:
+    return messages.gettext("Zeile %(line)s: %(text)s", line=problem.line, text=problem.text) if problem.line \
+        else problem.text
 
 
 # --------------------------------------------------------------------------- locking
@@ -124,7 +129,7 @@ def source_lock(source_id: int) -> Iterator[None]:
         lock.release()
 
 
-ABORTED = "Abgebrochen: Der Prozess wurde während der Synchronisation beendet."
+ABORTED = messages.gettext("Abgebrochen: Der Prozess wurde während der Synchronisation beendet.")
 
 
 def _lock_is_free(source_id: int) -> bool:
@@ -233,7 +238,7 @@ def sync_source(source_id: int, trigger: str = "manual", *, allow_empty: bool = 
     """
     source = db.session.get(SyncSource, source_id)
     if source is None:
-        raise SourceError(f"Die Schnittstelle {source_id} gibt es nicht.")
+        raise SourceError(messages.gettext("Die Schnittstelle %(id)s gibt es nicht.", id=source_id))
     with source_lock(source_id):
         _claim_runs(source_id)
         host, pid, marker = liveness.this_process()
@@ -253,7 +258,8 @@ def sync_source(source_id: int, trigger: str = "manual", *, allow_empty: bool = 
         except Exception as exc:  # a bug or a database failure must not leave the run "running"
             db.session.rollback()
             log.exception("phonebook sync of source %s failed", source_id)
-            return _fail(run_id, [Problem(f"Unerwarteter Fehler: {exc.__class__.__name__}: {exc}")], 0)
+            return _fail(run_id, [Problem(messages.gettext("Unerwarteter Fehler: %(error)s: %(detail)s",
+                                                        error=exc.__class__.__name__, detail=str(exc)))], 0)
 
 
 def _fail(run_id: int, problems: list[Problem], total: int) -> SyncOutcome:
@@ -291,30 +297,33 @@ class _Validator:
         ok = True
         internal_id = (record.internal_id or "").strip()
         if not internal_id:
-            self.error("Datensatz ohne internal_id.", record)
+            self.error(messages.gettext("Datensatz ohne internal_id."), record)
             ok = False
         elif len(internal_id) > 200:
-            self.error("internal_id ist länger als 200 Zeichen.", record)
+            self.error(messages.gettext("internal_id ist länger als 200 Zeichen."), record)
             ok = False
         elif internal_id in self.first_line:
             first = self.first_line[internal_id]
-            where = f" (zuerst in Zeile {first})" if first else ""
-            self.error(f"internal_id „{internal_id}“ kommt mehrfach vor{where}.", record)
+            self.error(messages.gettext("internal_id „%(id)s“ kommt mehrfach vor (zuerst in Zeile %(line)s).",
+                                        id=internal_id, line=first) if first else
+                       messages.gettext("internal_id „%(id)s“ kommt mehrfach vor.", id=internal_id), record)
             ok = False
         else:
             self.first_line[internal_id] = record.line
         gender = (record.gender or "").strip().lower()
         gender = _CANONICAL.get(gender, gender)
         if gender not in GENDERS and gender != "":
-            self.error(f"Ungültiges Geschlecht „{record.gender}“ – erlaubt sind male, female oder leer.", record)
+            self.error(messages.gettext("Ungültiges Geschlecht „%(gender)s“ – erlaubt sind male, female oder leer.",
+                                        gender=record.gender), record)
             ok = False
         display_name = (record.display_name or "").strip() or \
             " ".join(part for part in (record.given_name.strip(), record.family_name.strip()) if part)
         if not display_name:
-            self.error("Datensatz ohne Namen (display_name, family_name und given_name sind leer).", record)
+            self.error(messages.gettext("Datensatz ohne Namen (display_name, family_name und given_name sind leer)."),
+                       record)
             ok = False
-        phones = self._typed(record.phones, PHONE_TYPES, "Telefontyp", record)
-        emails = self._typed(record.emails, EMAIL_TYPES, "E-Mail-Typ", record)
+        phones = self._typed(record.phones, PHONE_TYPES, messages.gettext("Telefontyp"), record)
+        emails = self._typed(record.emails, EMAIL_TYPES, messages.gettext("E-Mail-Typ"), record)
         ok = ok and phones is not None and emails is not None
         if not ok:
             return None
@@ -340,10 +349,12 @@ class _Validator:
         for kind, raw in phones:
             stored, e164 = self.numbers.get(raw)
             if e164 is None:
-                self.unrecognised.append(Problem(f"Nummer „{raw}“ nicht erkannt – sie wird unverändert "
-                                                 "übernommen, aber bei Anrufen nicht gefunden.", line, "warning"))
+                self.unrecognised.append(Problem(messages.gettext(
+                    "Nummer „%(number)s“ nicht erkannt – sie wird unverändert übernommen, aber bei Anrufen "
+                    "nicht gefunden.", number=raw), line, "warning"))
             elif e164 != raw:
-                self.normalised.append(f"{raw} → {e164}" + (f" (Zeile {line})" if line else ""))
+                self.normalised.append(messages.gettext("%(raw)s → %(e164)s (Zeile %(line)s)", raw=raw, e164=e164,
+                                                        line=line) if line else f"{raw} → {e164}")
             resolved.append((kind, stored[:64], e164))
         return resolved
 
@@ -363,9 +374,11 @@ class _Validator:
                 continue
             if kind not in allowed:
                 if kind:
-                    self.error(f"Unbekannter {what} „{kind}“ bei „{value}“ – erlaubt: {', '.join(allowed)}.", record)
+                    self.error(messages.gettext("Unbekannter %(what)s „%(kind)s“ bei „%(value)s“ – erlaubt: %(allowed)s.",
+                                                what=what, kind=kind, value=value, allowed=", ".join(allowed)), record)
                 else:
-                    self.error(f"„{value}“ ohne Typ – erwartet z. B. {allowed[0]}:{value}.", record)
+                    self.error(messages.gettext("„%(value)s“ ohne Typ – erwartet z. B. %(type)s:%(value)s.",
+                                                value=value, type=allowed[0]), record)
                 ok = False
                 continue
             cleaned.append((_CANONICAL[kind], value))
@@ -374,14 +387,20 @@ class _Validator:
     def notices(self) -> list[Problem]:
         notices = []
         if self.normalised:
-            shown = "; ".join(self.normalised[:LIST_AT_MOST])
-            more = f" … und {len(self.normalised) - LIST_AT_MOST} weitere" if len(self.normalised) > LIST_AT_MOST else ""
-            notices.append(Problem(f"{len(self.normalised)} Nummern waren nicht im Format E.164 "
-                                   f"(+496131123456) und wurden umgewandelt: {shown}{more}.", None, "warning"))
+            shown = messages.join(self.normalised[:LIST_AT_MOST])
+            more = len(self.normalised) - LIST_AT_MOST
+            if more > 0:
+                shown = messages.ngettext("%(shown)s … und %(num)d weitere", "%(shown)s … und %(num)d weitere",
+                                          more, shown=shown)
+            notices.append(Problem(messages.ngettext(
+                "%(num)d Nummer war nicht im Format E.164 (+496131123456) und wurde umgewandelt: %(shown)s.",
+                "%(num)d Nummern waren nicht im Format E.164 (+496131123456) und wurden umgewandelt: %(shown)s.",
+                len(self.normalised), shown=shown), None, "warning"))
         notices.extend(self.unrecognised[:LIST_AT_MOST])
         if len(self.unrecognised) > LIST_AT_MOST:
-            notices.append(Problem(f"… und {len(self.unrecognised) - LIST_AT_MOST} weitere nicht erkannte Nummern.",
-                                   None, "warning"))
+            notices.append(Problem(messages.ngettext("… und %(num)d weitere nicht erkannte Nummer.",
+                                                     "… und %(num)d weitere nicht erkannte Nummern.",
+                                                     len(self.unrecognised) - LIST_AT_MOST), None, "warning"))
         return notices
 
 
@@ -421,7 +440,9 @@ def _run(source: SyncSource, run_id: int, *, allow_empty: bool, dry_run: bool, u
         raise
     problems = instance.problems() + validator.problems
     if any(problem.level == "error" for problem in problems):
-        exc = SourceError(f"{sum(p.level == 'error' for p in problems)} Fehler in den Daten.", problems)
+        errors = sum(p.level == "error" for p in problems)
+        exc = SourceError(messages.ngettext("%(num)d Fehler in den Daten.", "%(num)d Fehler in den Daten.", errors),
+                          problems)
         exc.total = total
         raise exc
     problems += validator.notices()
@@ -466,10 +487,11 @@ def _mass_delete(deleting: int, owned: int, valid: int) -> Problem | None:
     share = site_settings.get_int("phonebook.max_delete_share")
     if valid == 0 or deleting == 0 or deleting * 100 <= owned * share:
         return None
-    return Problem(f"Die Synchronisation würde {deleting} von {owned} Einträgen löschen – mehr als die erlaubten "
-                   f"{share} %. Nichts wurde geändert. Bitte die Quelle prüfen; ist die Löschung gewollt, "
-                   "bestätigt sie ein Administrator auf der Seite der Schnittstelle "
-                   "(oder: flask phonebook sync --allow-mass-delete).", code=MASS_DELETE)
+    return Problem(messages.gettext(
+        "Die Synchronisation würde %(deleting)s von %(owned)s Einträgen löschen – mehr als die erlaubten %(share)s %%. "
+        "Nichts wurde geändert. Bitte die Quelle prüfen; ist die Löschung gewollt, bestätigt sie ein "
+        "Administrator auf der Seite der Schnittstelle (oder: flask phonebook sync --allow-mass-delete).",
+        deleting=deleting, owned=owned, share=share), code=MASS_DELETE)
 
 
 def _check_limits(source: SyncSource, valid: int, owned: int, allow_empty: bool, total: int) -> None:
@@ -478,17 +500,21 @@ def _check_limits(source: SyncSource, valid: int, owned: int, allow_empty: bool,
     per_upload = site_settings.get_int("phonebook.max_per_upload")
     max_total = site_settings.get_int("phonebook.max_total")
     if valid > per_upload:
-        problems.append(Problem(f"Die Quelle liefert {valid} Datensätze, erlaubt sind höchstens {per_upload} "
-                                "je Synchronisation (Grenze auf der Seite „Schnittstellen“)."))
+        problems.append(Problem(messages.gettext(
+            "Die Quelle liefert %(valid)s Datensätze, erlaubt sind höchstens %(limit)s je Synchronisation "
+            "(Grenze auf der Seite „Schnittstellen“).", valid=valid, limit=per_upload)))
     others = db.session.scalar(select(func.count(PhonebookEntry.id)).where(
         PhonebookEntry.source_id.is_not(None), PhonebookEntry.source_id != source.id))
     if others + valid > max_total:
-        problems.append(Problem(f"Mit dieser Synchronisation hätte das Telefonbuch {others + valid} synchronisierte "
-                                f"Einträge, erlaubt sind höchstens {max_total} über alle Schnittstellen."))
+        problems.append(Problem(messages.gettext(
+            "Mit dieser Synchronisation hätte das Telefonbuch %(count)s synchronisierte Einträge, erlaubt sind "
+            "höchstens %(limit)s über alle Schnittstellen.", count=others + valid, limit=max_total)))
     if valid == 0 and owned and not allow_empty:
-        problems.append(Problem(f"Die Quelle hat keine Datensätze geliefert. Damit würden alle {owned} Einträge "
-                                "dieser Schnittstelle gelöscht. Wenn das gewollt ist, synchronisieren Sie mit "
-                                "„Leere Quelle zulassen“."))
+        problems.append(Problem(messages.ngettext(
+            "Die Quelle hat keine Datensätze geliefert. Damit würde der %(num)d Eintrag dieser Schnittstelle "
+            "gelöscht. Wenn das gewollt ist, synchronisieren Sie mit „Leere Quelle zulassen“.",
+            "Die Quelle hat keine Datensätze geliefert. Damit würden alle %(num)d Einträge dieser Schnittstelle "
+            "gelöscht. Wenn das gewollt ist, synchronisieren Sie mit „Leere Quelle zulassen“.", owned)))
     if problems:
         exc = SourceError(problems[0].text, problems)
         exc.total = total

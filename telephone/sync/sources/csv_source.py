@@ -11,17 +11,20 @@ import re
 from typing import Iterable, Iterator
 
 import requests
+from flask_babel import lazy_gettext as _l
 
+from ... import messages
 from ..base import Problem, Record, Source, SourceError, SourceField, register
 from .http import BodyTooLarge, read_body
 
-SYSTEM = "CSV-Datei"
+SYSTEM = messages.gettext("CSV-Datei")
 
 REQUIRED_COLUMNS = ("internal_id", "display_name", "family_name", "given_name")
 SINGLE_COLUMNS = REQUIRED_COLUMNS + ("honorific_prefix", "gender")
 REPEATABLE_COLUMNS = ("phone", "email")
 DELIMITERS = (",", ";", "\t", "|")
-DELIMITER_NAMES = {",": "Komma", ";": "Semikolon", "\t": "Tabulator", "|": "senkrechter Strich"}
+DELIMITER_NAMES = {",": messages.gettext("Komma"), ";": messages.gettext("Semikolon"),
+                   "\t": messages.gettext("Tabulator"), "|": messages.gettext("senkrechter Strich")}
 
 # Errors about single rows are listed up to this count; a wrong file would list thousands.
 MAX_ROW_ERRORS = 200
@@ -63,7 +66,7 @@ def _split_typed(value: str) -> tuple[str, str]:
 def parse_csv(text: str, problems: list[Problem]) -> Iterator[Record]:
     """Yield one Record per data row; header problems raise SourceError, row problems go to `problems`."""
     if text.strip() == "":
-        raise SourceError("Die CSV-Datei ist leer – es fehlt die Kopfzeile.")
+        raise SourceError(messages.gettext("Die CSV-Datei ist leer – es fehlt die Kopfzeile."))
     header_line = text.split("\n", 1)[0]
     delimiter = detect_delimiter(header_line)
     # Lines are cut from the text one by one: io.StringIO would hold a copy four times the text's size.
@@ -82,13 +85,16 @@ def parse_csv(text: str, problems: list[Problem]) -> Iterator[Record]:
         if len(row) > width and any(cell.strip() for cell in row[width:]):
             row_errors += 1
             if row_errors <= MAX_ROW_ERRORS:
-                problems.append(Problem(
-                    f"Die Zeile hat {len(row)} Felder, die Kopfzeile nur {width} – "
-                    f"Trennzeichen ({DELIMITER_NAMES[delimiter]}) oder Anführungszeichen prüfen.", line))
+                problems.append(Problem(messages.gettext(
+                    "Die Zeile hat %(fields)s Felder, die Kopfzeile nur %(width)s – "
+                    "Trennzeichen (%(delimiter)s) oder Anführungszeichen prüfen.",
+                    fields=len(row), width=width, delimiter=DELIMITER_NAMES[delimiter]), line))
             continue
         yield _record(row, columns, line)
     if row_errors > MAX_ROW_ERRORS:
-        problems.append(Problem(f"… und {row_errors - MAX_ROW_ERRORS} weitere Zeilen mit zu vielen Feldern."))
+        problems.append(Problem(messages.ngettext("… und %(num)d weitere Zeile mit zu vielen Feldern.",
+                                                  "… und %(num)d weitere Zeilen mit zu vielen Feldern.",
+                                                  row_errors - MAX_ROW_ERRORS)))
 
 
 def _check_header(header: list[str], delimiter: str, problems: list[Problem]) -> dict[str, list[int]]:
@@ -99,18 +105,20 @@ def _check_header(header: list[str], delimiter: str, problems: list[Problem]) ->
     errors = []
     missing = [name for name in REQUIRED_COLUMNS if name not in columns]
     if missing:
-        errors.append(Problem(
-            "In der Kopfzeile fehlen die Pflichtspalten " + ", ".join(f"„{name}“" for name in missing)
-            + f" (erkanntes Trennzeichen: {DELIMITER_NAMES[delimiter]}).", 1))
+        errors.append(Problem(messages.gettext(
+            "In der Kopfzeile fehlen die Pflichtspalten %(columns)s (erkanntes Trennzeichen: %(delimiter)s).",
+            columns=", ".join(f"„{name}“" for name in missing), delimiter=DELIMITER_NAMES[delimiter]), 1))
     for name in SINGLE_COLUMNS:
         if len(columns.get(name, [])) > 1:
-            errors.append(Problem(f"Die Spalte „{name}“ steht mehrfach in der Kopfzeile.", 1))
+            errors.append(Problem(messages.gettext("Die Spalte „%(name)s“ steht mehrfach in der Kopfzeile.",
+                                                   name=name), 1))
     if errors:
         raise SourceError(errors[0].text, errors)
     for name in columns:
         if name not in SINGLE_COLUMNS and name not in REPEATABLE_COLUMNS:
-            label = name or "(ohne Namen)"
-            problems.append(Problem(f"Unbekannte Spalte „{label}“ wird ignoriert.", 1, "info"))
+            label = name or messages.gettext("(ohne Namen)")
+            problems.append(Problem(messages.gettext("Unbekannte Spalte „%(name)s“ wird ignoriert.", name=label),
+                                    1, "info"))
     return columns
 
 
@@ -144,16 +152,16 @@ class CsvSource(Source):
     """A CSV file at a URL (HTTP basic auth) or uploaded in the browser."""
 
     type = "csv"
-    label = "CSV-Datei"
-    description = ("Eine CSV-Datei nach der Spezifikation des Firmentelefonbuchs (Kopfzeile mit internal_id, "
-                   "display_name, family_name, given_name …). Sie wird von der URL abgerufen oder hier hochgeladen.")
+    label = _l("CSV-Datei")
+    description = _l("Eine CSV-Datei nach der Spezifikation des Firmentelefonbuchs (Kopfzeile mit internal_id, "
+                     "display_name, family_name, given_name …). Sie wird von der URL abgerufen oder hier hochgeladen.")
     fields = (
-        SourceField("url", "URL der CSV-Datei", kind="url", column="url", required=False,
-                    help="z. B. https://intranet.example.de/telefonbuch.csv – leer lassen, "
-                         "wenn Sie die Datei nur hochladen."),
-        SourceField("login", "Login", column="login", required=False,
-                    help="Benutzername für HTTP-Basic-Authentifizierung, falls der Server eine verlangt."),
-        SourceField("password", "Passwort", kind="password", column="password", required=False),
+        SourceField("url", _l("URL der CSV-Datei"), kind="url", column="url", required=False,
+                    help=_l("z. B. https://intranet.example.de/telefonbuch.csv – leer lassen, "
+                            "wenn Sie die Datei nur hochladen.")),
+        SourceField("login", _l("Login"), column="login", required=False,
+                    help=_l("Benutzername für HTTP-Basic-Authentifizierung, falls der Server eine verlangt.")),
+        SourceField("password", _l("Passwort"), kind="password", column="password", required=False),
     )
     accepts_upload = True
     max_bytes = 20 * 1024 * 1024
@@ -179,19 +187,23 @@ class CsvSource(Source):
     def test_connection(self) -> str:
         count = sum(1 for _ in self.fetch())
         errors = [problem for problem in self._problems if problem.level == "error"]
-        text = f"Verbindung erfolgreich: {count} Datensätze gelesen."
+        text = messages.ngettext("Verbindung erfolgreich: %(num)d Datensatz gelesen.",
+                                 "Verbindung erfolgreich: %(num)d Datensätze gelesen.", count)
         if errors:
-            text += f" Achtung: {len(errors)} fehlerhafte Zeilen."
+            return messages.ngettext("%(text)s Achtung: %(num)d fehlerhafte Zeile.",
+                                     "%(text)s Achtung: %(num)d fehlerhafte Zeilen.", len(errors), text=text)
         return text
 
     def _too_big(self) -> str:
-        return f"Die CSV-Datei ist größer als {self.max_bytes // (1024 * 1024)} MB und wird nicht gelesen."
+        return messages.gettext("Die CSV-Datei ist größer als %(size)s MB und wird nicht gelesen.",
+                                size=self.max_bytes // (1024 * 1024))
 
     def download(self) -> bytes:
         """GET the file with basic auth; every failure becomes a SourceError with a German reason."""
         if not self.url:
-            raise SourceError("Für diese Schnittstelle ist keine URL eingetragen. "
-                              "Tragen Sie eine URL ein oder laden Sie die Datei auf der Seite der Schnittstelle hoch.")
+            raise SourceError(messages.gettext(
+                "Für diese Schnittstelle ist keine URL eingetragen. "
+                "Tragen Sie eine URL ein oder laden Sie die Datei auf der Seite der Schnittstelle hoch."))
         auth = (self.login, self.password) if self.login or self.password else None
         try:
             with requests.get(self.url, auth=auth, stream=True, timeout=(10, self.timeout)) as response:
@@ -204,20 +216,25 @@ class CsvSource(Source):
         except BodyTooLarge:
             raise SourceError(self._too_big()) from None
         except requests.Timeout:
-            raise SourceError(f"Zeitüberschreitung: {self.url} hat nicht rechtzeitig geantwortet. "
-                              "Bitte später erneut versuchen oder die URL prüfen.") from None
+            raise SourceError(messages.gettext("Zeitüberschreitung: %(url)s hat nicht rechtzeitig geantwortet. "
+                                               "Bitte später erneut versuchen oder die URL prüfen.",
+                                               url=self.url)) from None
         except requests.ConnectionError:
-            raise SourceError(f"Keine Verbindung zu {self.url}: Bitte URL und Netzwerk prüfen.") from None
+            raise SourceError(messages.gettext("Keine Verbindung zu %(url)s: Bitte URL und Netzwerk prüfen.",
+                                               url=self.url)) from None
         except requests.RequestException as exc:
-            raise SourceError(f"Die CSV-Datei konnte nicht abgerufen werden ({exc.__class__.__name__}): "
-                              "Bitte die URL prüfen.") from None
+            raise SourceError(messages.gettext("Die CSV-Datei konnte nicht abgerufen werden (%(error)s): "
+                                               "Bitte die URL prüfen.", error=exc.__class__.__name__)) from None
 
     def _check_status(self, response: requests.Response) -> None:
         if response.status_code in (401, 403):
-            raise SourceError(f"Anmeldung abgelehnt (HTTP {response.status_code}): "
-                              "Bitte Login und Passwort der Schnittstelle prüfen.")
+            raise SourceError(messages.gettext("Anmeldung abgelehnt (HTTP %(status)s): "
+                                               "Bitte Login und Passwort der Schnittstelle prüfen.",
+                                               status=response.status_code))
         if response.status_code == 404:
-            raise SourceError(f"Datei nicht gefunden (HTTP 404): Bitte die URL {self.url} prüfen.")
+            raise SourceError(messages.gettext("Datei nicht gefunden (HTTP 404): Bitte die URL %(url)s prüfen.",
+                                               url=self.url))
         if response.status_code >= 400:
-            raise SourceError(f"Der Server antwortete mit HTTP {response.status_code}: "
-                              "Die CSV-Datei konnte nicht abgerufen werden.")
+            raise SourceError(messages.gettext("Der Server antwortete mit HTTP %(status)s: "
+                                               "Die CSV-Datei konnte nicht abgerufen werden.",
+                                               status=response.status_code))

@@ -17,8 +17,11 @@ from urllib.parse import urlparse
 import requests
 from exchangelib import errors as ews
 
+from flask_babel import lazy_gettext as _l
+
+from telephone import messages
 from telephone.sync.base import Record, Source, SourceError, SourceField, register
-from telephone.sync.sources.http import base_url, host_of, network_error
+from telephone.sync.sources.http import base_url, first_page_read, host_of, network_error
 from telephone.sync.sources.mapping import record, text
 
 log = logging.getLogger(__name__)
@@ -54,13 +57,17 @@ def _connection_reason(message: str, host: str) -> SourceError:
     lowered = message.lower()
     if any(marker in lowered for marker in ("nameresolution", "name or service not known", "getaddrinfo",
                                             "temporary failure in name resolution", "nodename nor servname")):
-        return SourceError(f"{SYSTEM}: Server nicht gefunden ({host}). Bitte die Adresse prüfen.")
+        return SourceError(messages.gettext("%(system)s: Server nicht gefunden (%(host)s). Bitte die Adresse "
+                                            "prüfen.", system=SYSTEM, host=host))
     if "ssl" in lowered or "certificate" in lowered or "tls" in lowered:
-        return SourceError(f"{SYSTEM}: TLS-Fehler bei der Verbindung zu {host} – das Zertifikat des Servers ist "
-                           "ungültig, abgelaufen oder nicht vertrauenswürdig.")
+        return SourceError(messages.gettext("%(system)s: TLS-Fehler bei der Verbindung zu %(host)s – das "
+                                            "Zertifikat des Servers ist ungültig, abgelaufen oder nicht "
+                                            "vertrauenswürdig.", system=SYSTEM, host=host))
     if "timeout" in lowered or "timed out" in lowered:
-        return SourceError(f"{SYSTEM}: Zeitüberschreitung bei der Verbindung zu {host}.")
-    return SourceError(f"{SYSTEM}: Keine Verbindung zu {host} möglich (Verbindung abgelehnt oder abgebrochen).")
+        return SourceError(messages.gettext("%(system)s: Zeitüberschreitung bei der Verbindung zu %(host)s.",
+                                            system=SYSTEM, host=host))
+    return SourceError(messages.gettext("%(system)s: Keine Verbindung zu %(host)s möglich (Verbindung "
+                                        "abgelehnt oder abgebrochen).", system=SYSTEM, host=host))
 
 
 @register
@@ -68,33 +75,33 @@ class ExchangeSource(Source):
     """The contacts folder of one mailbox on an Exchange Server in the office's own network."""
 
     type = "exchange"
-    label = "Exchange Server"
+    label = _l("Exchange Server")
     description = (
-        "Für einen eigenen Exchange Server (on premises): liest den Kontakte-Ordner eines Postfachs über "
-        "Exchange Web Services (EWS) mit NTLM-Anmeldung. Exchange Online bietet EWS nicht mehr an "
-        "(seit 1. Oktober 2026 gesperrt) – für Exchange Online bitte die Schnittstelle „Microsoft 365“ verwenden."
+        _l("Für einen eigenen Exchange Server (on premises): liest den Kontakte-Ordner eines Postfachs über "
+           "Exchange Web Services (EWS) mit NTLM-Anmeldung. Exchange Online bietet EWS nicht mehr an "
+           "(seit 1. Oktober 2026 gesperrt) – für Exchange Online bitte die Schnittstelle „Microsoft 365“ verwenden.")
     )
     fields = (
-        SourceField("url", "Server", kind="url", column="url",
-                    help="EWS-Adresse wie https://mail.firma.de/EWS/Exchange.asmx oder nur der Servername "
-                         "(mail.firma.de). Der Server braucht ein gültiges TLS-Zertifikat."),
-        SourceField("login", "Benutzer", column="login",
-                    help="Windows-Anmeldename wie FIRMA\\telefonbuch oder telefonbuch@firma.de."),
-        SourceField("password", "Passwort", kind="password", column="password"),
-        SourceField("mailbox", "Postfach", kind="email", required=False,
-                    help="Primäre SMTP-Adresse des Postfachs, dessen Kontakte gelesen werden. Leer = das Postfach "
-                         "des Benutzers (dann muss der Benutzer als E-Mail-Adresse angegeben sein). Für ein "
-                         "fremdes Postfach braucht der Benutzer Lesezugriff auf dessen Kontakte-Ordner."),
-        SourceField("folder", "Ordner", required=False, default="",
-                    help="Leer = der Ordner „Kontakte“. Sonst ein Unterordner davon, z. B. „Firma“ "
-                         "oder „Firma/Lieferanten“."),
+        SourceField("url", _l("Server"), kind="url", column="url",
+                    help=_l("EWS-Adresse wie https://mail.firma.de/EWS/Exchange.asmx oder nur der Servername "
+                            "(mail.firma.de). Der Server braucht ein gültiges TLS-Zertifikat.")),
+        SourceField("login", _l("Benutzer"), column="login",
+                    help=_l("Windows-Anmeldename wie FIRMA\\telefonbuch oder telefonbuch@firma.de.")),
+        SourceField("password", _l("Passwort"), kind="password", column="password"),
+        SourceField("mailbox", _l("Postfach"), kind="email", required=False,
+                    help=_l("Primäre SMTP-Adresse des Postfachs, dessen Kontakte gelesen werden. Leer = das Postfach "
+                            "des Benutzers (dann muss der Benutzer als E-Mail-Adresse angegeben sein). Für ein "
+                            "fremdes Postfach braucht der Benutzer Lesezugriff auf dessen Kontakte-Ordner.")),
+        SourceField("folder", _l("Ordner"), required=False, default="",
+                    help=_l("Leer = der Ordner „Kontakte“. Sonst ein Unterordner davon, z. B. „Firma“ "
+                            "oder „Firma/Lieferanten“.")),
     )
 
     # ------------------------------------------------------------------ settings
 
     @property
     def endpoint(self) -> str:
-        url = base_url(self.url, SYSTEM, "Serveradresse")
+        url = base_url(self.url, SYSTEM, messages.gettext("Serveradresse"))
         return url if urlparse(url).path not in ("", "/") else url + EWS_PATH
 
     @property
@@ -114,10 +121,11 @@ class ExchangeSource(Source):
     def _check_settings(self) -> None:
         self.endpoint  # noqa: B018 - validates the address
         if not text(self.login) or not self.password:
-            raise SourceError(f"{SYSTEM}: Bitte Benutzer und Passwort angeben.")
+            raise SourceError(messages.gettext("%(system)s: Bitte Benutzer und Passwort angeben.",
+                                               system=SYSTEM))
         if "@" not in self.mailbox:
-            raise SourceError(f"{SYSTEM}: Bitte das Postfach als E-Mail-Adresse angeben "
-                              "(oder den Benutzer als E-Mail-Adresse).")
+            raise SourceError(messages.gettext("%(system)s: Bitte das Postfach als E-Mail-Adresse angeben "
+                                               "(oder den Benutzer als E-Mail-Adresse).", system=SYSTEM))
 
     # ------------------------------------------------------------------ exchangelib boundary
 
@@ -158,34 +166,44 @@ class ExchangeSource(Source):
         host = host_of(self.endpoint)
         log.info("Exchange source failed with %s", type(exc).__name__)
         if isinstance(exc, ews.UnauthorizedError):
-            return SourceError(f"{SYSTEM}: Anmeldung abgelehnt – Benutzer oder Passwort ist falsch, das Konto "
-                               "ist gesperrt oder NTLM ist am Server nicht erlaubt.")
+            return SourceError(messages.gettext("%(system)s: Anmeldung abgelehnt – Benutzer oder Passwort "
+                                                "ist falsch, das Konto ist gesperrt oder NTLM ist am Server "
+                                                "nicht erlaubt.", system=SYSTEM))
         if isinstance(exc, (ews.ErrorNonExistentMailbox, ews.ErrorInvalidSmtpAddress)):
-            return SourceError(f"{SYSTEM}: Postfach „{self.mailbox}“ nicht gefunden.")
+            return SourceError(messages.gettext("%(system)s: Postfach „%(mailbox)s“ nicht gefunden.",
+                                                system=SYSTEM, mailbox=self.mailbox))
         if isinstance(exc, ews.ErrorFolderNotFound):
-            return SourceError(f"{SYSTEM}: Ordner „{'/'.join(self.folder_path) or 'Kontakte'}“ nicht gefunden.")
+            return SourceError(messages.gettext("%(system)s: Ordner „%(folder)s“ nicht gefunden.", system=SYSTEM,
+                                                folder="/".join(self.folder_path) or messages.gettext("Kontakte")))
         if isinstance(exc, (ews.ErrorAccessDenied, ews.ErrorMailboxLogonFailed, ews.ErrorImpersonateUserDenied,
                             ews.ErrorImpersonationDenied)):
-            return SourceError(f"{SYSTEM}: Berechtigung fehlt – der Benutzer darf die Kontakte des Postfachs "
-                               f"„{self.mailbox}“ nicht lesen (Ordnerberechtigung oder Vollzugriff nötig).")
+            return SourceError(messages.gettext("%(system)s: Berechtigung fehlt – der Benutzer darf die "
+                                                "Kontakte des Postfachs „%(mailbox)s“ nicht lesen "
+                                                "(Ordnerberechtigung oder Vollzugriff nötig).",
+                                                system=SYSTEM, mailbox=self.mailbox))
         if isinstance(exc, (ews.RateLimitError, ews.ErrorServerBusy)):
-            return SourceError(f"{SYSTEM}: Der Server ist ausgelastet und bremst die Abfragen. "
-                               "Bitte später erneut versuchen.")
+            return SourceError(messages.gettext("%(system)s: Der Server ist ausgelastet und bremst die "
+                                                "Abfragen. Bitte später erneut versuchen.", system=SYSTEM))
         if isinstance(exc, ews.RedirectError):
-            return SourceError(f"{SYSTEM}: Der Server leitet die Anfrage um. Bitte die vollständige EWS-Adresse "
-                               f"angeben (https://{host}{EWS_PATH}).")
+            return SourceError(messages.gettext("%(system)s: Der Server leitet die Anfrage um. Bitte die "
+                                                "vollständige EWS-Adresse angeben "
+                                                "(https://%(host)s%(ews_path)s).",
+                                                system=SYSTEM, host=host, ews_path=EWS_PATH))
         if isinstance(exc, ews.ErrorTimeoutExpired):
             return _connection_reason(str(exc), host)  # exchangelib re-raises network errors as this
         if isinstance(exc, (ews.MalformedResponseError, ews.CASError, ews.SOAPError)):
-            return SourceError(f"{SYSTEM}: Unerwartete Antwort von {host}. Ist die Adresse der EWS-Endpunkt "
-                               f"(https://{host}{EWS_PATH})?")
+            return SourceError(messages.gettext("%(system)s: Unerwartete Antwort von %(host)s. Ist die "
+                                                "Adresse der EWS-Endpunkt (https://%(host)s%(ews_path)s)?",
+                                                system=SYSTEM, host=host, ews_path=EWS_PATH))
         if isinstance(exc, requests.exceptions.RequestException):
             return network_error(exc, host, SYSTEM)
         if isinstance(exc, (ews.TransportError, ConnectionError, OSError)):
             return _connection_reason(str(exc), host)
         if isinstance(exc, ews.EWSError):
-            return SourceError(f"{SYSTEM}: Der Server meldet einen Fehler ({type(exc).__name__}).")
-        return SourceError(f"{SYSTEM}: Unerwarteter Fehler beim Lesen der Kontakte ({type(exc).__name__}).")
+            return SourceError(messages.gettext("%(system)s: Der Server meldet einen Fehler (%(error)s).",
+                                                system=SYSTEM, error=type(exc).__name__))
+        return SourceError(messages.gettext("%(system)s: Unerwarteter Fehler beim Lesen der Kontakte "
+                                            "(%(error)s).", system=SYSTEM, error=type(exc).__name__))
 
     # ------------------------------------------------------------------ Source
 
@@ -205,4 +223,4 @@ class ExchangeSource(Source):
             count = sum(1 for _ in self._items(limit=PAGE_SIZE))
         except (ews.EWSError, requests.exceptions.RequestException, OSError, ValueError) as exc:
             raise self._translate(exc) from None
-        return f"Verbindung erfolgreich – {count} Kontakte auf der ersten Seite gelesen."
+        return first_page_read(count)

@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 import requests
 import urllib3
 
+from telephone import messages
 from telephone.sync.base import Record, Source, SourceError
 
 log = logging.getLogger(__name__)
@@ -72,29 +73,37 @@ def network_error(exc: BaseException, host: str, system: str) -> SourceError:
     log.info("%s: network error %s talking to %s", system, type(exc).__name__, host)
     if isinstance(exc, requests.exceptions.SSLError):
         return SourceError(
-            f"{system}: TLS-Fehler bei der Verbindung zu {host} – das Zertifikat des Servers ist ungültig, "
-            "abgelaufen oder nicht vertrauenswürdig."
+            messages.gettext("%(system)s: TLS-Fehler bei der Verbindung zu %(host)s – das Zertifikat des "
+                             "Servers ist ungültig, abgelaufen oder nicht vertrauenswürdig.",
+                             system=system, host=host)
         )
     if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return SourceError(f"{system}: Zeitüberschreitung beim Verbindungsaufbau zu {host}. "
-                           "Bitte Adresse und Firewall prüfen.")
+        return SourceError(messages.gettext("%(system)s: Zeitüberschreitung beim Verbindungsaufbau zu "
+                                            "%(host)s. Bitte Adresse und Firewall prüfen.", system=system, host=host))
     if isinstance(exc, (requests.exceptions.Timeout, socket.timeout)):
-        return SourceError(f"{system}: {host} hat nicht rechtzeitig geantwortet (Zeitüberschreitung).")
+        return SourceError(messages.gettext("%(system)s: %(host)s hat nicht rechtzeitig geantwortet "
+                                            "(Zeitüberschreitung).", system=system, host=host))
     if isinstance(exc, (requests.exceptions.ConnectionError, ConnectionError)):
         if _is_name_resolution_failure(exc):
-            return SourceError(f"{system}: Server nicht gefunden ({host}). Bitte die Adresse prüfen.")
-        return SourceError(f"{system}: Keine Verbindung zu {host} möglich (Verbindung abgelehnt oder abgebrochen).")
+            return SourceError(messages.gettext("%(system)s: Server nicht gefunden (%(host)s). Bitte die "
+                                                "Adresse prüfen.", system=system, host=host))
+        return SourceError(messages.gettext("%(system)s: Keine Verbindung zu %(host)s möglich (Verbindung "
+                                            "abgelehnt oder abgebrochen).", system=system, host=host))
     if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
                         requests.exceptions.InvalidSchema)):
-        return SourceError(f"{system}: Ungültige Adresse. Bitte eine vollständige https://-Adresse angeben.")
-    return SourceError(f"{system}: Verbindungsfehler zu {host} ({type(exc).__name__}).")
+        return SourceError(messages.gettext("%(system)s: Ungültige Adresse. Bitte eine vollständige "
+                                            "https://-Adresse angeben.", system=system))
+    return SourceError(messages.gettext("%(system)s: Verbindungsfehler zu %(host)s (%(error)s).", system=system, host=host, error=type(exc).__name__))
 
 
 def unexpected_answer(system: str, host: str, detail: str = "") -> SourceError:
     """The service answered with something the source cannot read."""
-    suffix = f" ({detail})" if detail else ""
-    return SourceError(f"{system}: Unerwartete Antwort von {host}{suffix}. "
-                       "Ist die Adresse die des richtigen Dienstes?")
+    if detail:
+        return SourceError(messages.gettext("%(system)s: Unerwartete Antwort von %(host)s (%(detail)s). Ist die "
+                                            "Adresse die des richtigen Dienstes?", system=system, host=host,
+                                            detail=detail))
+    return SourceError(messages.gettext("%(system)s: Unerwartete Antwort von %(host)s. Ist die Adresse die des "
+                                        "richtigen Dienstes?", system=system, host=host))
 
 
 def _retry_after(response: requests.Response) -> float:
@@ -120,14 +129,17 @@ class BodyTooLarge(Exception):
 
 def deadline_exceeded(system: str, host: str, seconds: float) -> SourceError:
     """The transfer took longer than the total deadline (setting phonebook.download_deadline)."""
-    return SourceError(f"{system}: Die Übertragung von {host} dauerte länger als {seconds:g} Sekunden und wurde "
-                       "abgebrochen (Gesamtzeitlimit). Nichts wurde geändert.")
+    return SourceError(messages.gettext("%(system)s: Die Übertragung von %(host)s dauerte länger als "
+                                        "%(seconds)s Sekunden und wurde abgebrochen (Gesamtzeitlimit). "
+                                        "Nichts wurde geändert.", system=system, host=host,
+                                        seconds=format(seconds, "g")))
 
 
 def truncated(system: str, host: str) -> SourceError:
     """The connection ended before the whole body arrived."""
-    return SourceError(f"{system}: Die Übertragung von {host} wurde vorzeitig beendet – die Daten sind "
-                       "unvollständig. Nichts wurde geändert. Bitte später erneut versuchen.")
+    return SourceError(messages.gettext("%(system)s: Die Übertragung von %(host)s wurde vorzeitig beendet – "
+                                        "die Daten sind unvollständig. Nichts wurde geändert. Bitte später "
+                                        "erneut versuchen.", system=system, host=host))
 
 
 def read_body(response: requests.Response, *, system: str, deadline: float, max_bytes: int | None = None,
@@ -160,7 +172,8 @@ def read_body(response: requests.Response, *, system: str, deadline: float, max_
         log.info("%s: incomplete body from %s: %s", system, host, type(exc).__name__)
         raise truncated(system, host) from None
     except (urllib3.exceptions.ReadTimeoutError, socket.timeout):
-        raise SourceError(f"{system}: {host} hat nicht rechtzeitig geantwortet (Zeitüberschreitung).") from None
+        raise SourceError(messages.gettext("%(system)s: %(host)s hat nicht rechtzeitig geantwortet "
+                                           "(Zeitüberschreitung).", system=system, host=host)) from None
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise network_error(requests.exceptions.ConnectionError(exc), host, system) from None
     if time.monotonic() - started > deadline:
@@ -208,22 +221,26 @@ class HttpClient:
                 return response
             wait = _retry_after(response)
             if wait > self.max_wait:
-                raise SourceError(f"{self.system}: Der Dienst bremst die Abfragen (HTTP {response.status_code}) "
-                                  f"und verlangt {int(wait)} Sekunden Pause. Bitte später erneut versuchen.")
+                raise SourceError(messages.gettext("%(system)s: Der Dienst bremst die Abfragen (HTTP "
+                                                   "%(status)s) und verlangt %(seconds)s Sekunden Pause. "
+                                                   "Bitte später erneut versuchen.",
+                                                   system=self.system, status=response.status_code, seconds=int(wait)))
             if attempt == self.max_attempts:
                 break
             log.info("%s: throttled by %s (HTTP %s), waiting %.0f s (attempt %d of %d)",
                      self.system, host, response.status_code, wait, attempt, self.max_attempts)
             sleep(wait)
-        raise SourceError(f"{self.system}: Der Dienst bremst die Abfragen weiterhin (HTTP 429) – "
-                          f"nach {self.max_attempts} Versuchen abgebrochen. Bitte später erneut versuchen.")
+        raise SourceError(messages.gettext("%(system)s: Der Dienst bremst die Abfragen weiterhin (HTTP 429) "
+                                           "– nach %(attempts)s Versuchen abgebrochen. Bitte später erneut "
+                                           "versuchen.", system=self.system, attempts=self.max_attempts))
 
     def json(self, response: requests.Response):
         """The JSON body of `response`, or SourceError "unerwartete Antwort"."""
         try:
             return response.json()
         except ValueError:
-            raise unexpected_answer(self.system, host_of(response.url or ""), "kein gültiges JSON") from None
+            raise unexpected_answer(self.system, host_of(response.url or ""),
+                                    messages.gettext("kein gültiges JSON")) from None
 
     def close(self) -> None:
         self.session.close()
@@ -233,23 +250,27 @@ def server_error(system: str, response: requests.Response) -> SourceError:
     """A status the source does not handle specially."""
     host = host_of(response.url or "")
     if response.status_code >= 500:
-        return SourceError(f"{system}: Der Server {host} meldet einen internen Fehler (HTTP {response.status_code}). "
-                           "Bitte später erneut versuchen.")
+        return SourceError(messages.gettext("%(system)s: Der Server %(host)s meldet einen internen Fehler "
+                                            "(HTTP %(status)s). Bitte später erneut versuchen.",
+                                            system=system, host=host, status=response.status_code))
     if response.status_code == 404:
-        return SourceError(f"{system}: Adresse auf {host} nicht gefunden (HTTP 404). Bitte die URL prüfen.")
+        return SourceError(messages.gettext("%(system)s: Adresse auf %(host)s nicht gefunden (HTTP 404). "
+                                            "Bitte die URL prüfen.", system=system, host=host))
     return unexpected_answer(system, host, f"HTTP {response.status_code}")
 
 
-def base_url(url: str, system: str, what: str = "Adresse") -> str:
+def base_url(url: str, system: str, what: str = "") -> str:
     """`url` without trailing slash, with https:// added when no scheme is given."""
+    what = what or messages.gettext("Adresse")
     url = (url or "").strip().rstrip("/")
     if not url:
-        raise SourceError(f"{system}: Bitte die {what} angeben.")
+        raise SourceError(messages.gettext("%(system)s: Bitte die %(what)s angeben.", system=system, what=what))
     if "://" not in url:
         url = "https://" + url
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise SourceError(f"{system}: Die {what} ist ungültig. Bitte eine Adresse wie https://server.firma.de angeben.")
+        raise SourceError(messages.gettext("%(system)s: Die %(what)s ist ungültig. Bitte eine Adresse wie "
+                                           "https://server.firma.de angeben.", system=system, what=what))
     return url
 
 
@@ -262,8 +283,9 @@ class ApiSource(Source):
     def _pages(self, client: HttpClient) -> Iterator[list[Record]]:
         """Authenticate with `client` and yield the records page by page."""
 
-    def _page_noun(self) -> str:
-        return "Kontakte"
+    def _reads_users(self) -> bool:
+        """Whether the source reads users (not contacts): only for the test message."""
+        return False
 
     def fetch(self) -> Iterable[Record]:
         """Yield every record of every page."""
@@ -281,4 +303,13 @@ class ApiSource(Source):
             page = next(iter(self._pages(client)), [])
         finally:
             client.close()
-        return f"Verbindung erfolgreich – {len(page)} {self._page_noun()} auf der ersten Seite gelesen."
+        return first_page_read(len(page), users=self._reads_users())
+
+
+def first_page_read(count: int, users: bool = False) -> messages.Message:
+    """The success message of a connection test that read one page of `count` contacts (or users)."""
+    if users:
+        return messages.ngettext("Verbindung erfolgreich – %(num)d Benutzer auf der ersten Seite gelesen.",
+                                 "Verbindung erfolgreich – %(num)d Benutzer auf der ersten Seite gelesen.", count)
+    return messages.ngettext("Verbindung erfolgreich – %(num)d Kontakt auf der ersten Seite gelesen.",
+                             "Verbindung erfolgreich – %(num)d Kontakte auf der ersten Seite gelesen.", count)

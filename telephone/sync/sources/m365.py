@@ -25,6 +25,9 @@ from urllib.parse import quote
 import msal
 import requests
 
+from flask_babel import lazy_gettext as _l
+
+from telephone import messages
 from telephone.sync.base import Record, SourceError, SourceField, register
 from telephone.sync.sources.http import (
     ApiSource, HttpClient, host_of, network_error, server_error, unexpected_answer,
@@ -43,20 +46,20 @@ ORG_CONTACT_FIELDS = "id,displayName,givenName,surname,phones,mail,jobTitle,comp
 
 # Entra ID error codes (AADSTS…) that an admin can fix, with what to do.
 AADSTS_REASONS = {
-    7000215: "Der geheime Clientschlüssel ist falsch. Bitte den Wert des Geheimnisses eintragen (nicht seine ID).",
-    7000222: "Der geheime Clientschlüssel ist abgelaufen. Bitte im Entra Admin Center einen neuen erstellen.",
-    700016: "Die Anwendungs-ID (Client-ID) ist in diesem Verzeichnis nicht bekannt.",
-    700023: "Die Anwendungs-ID (Client-ID) ist in diesem Verzeichnis nicht bekannt.",
-    90002: "Das Verzeichnis (Tenant-ID) wurde nicht gefunden.",
-    900023: "Die Tenant-ID ist ungültig (erwartet: GUID oder Domäne wie firma.onmicrosoft.com).",
-    7000112: "Die App-Registrierung ist deaktiviert.",
-    90014: "Die Anmeldedaten sind unvollständig.",
-    500011: "Microsoft Graph ist in diesem Verzeichnis nicht verfügbar.",
+    7000215: messages.gettext("Der geheime Clientschlüssel ist falsch. Bitte den Wert des Geheimnisses eintragen (nicht seine ID)."),
+    7000222: messages.gettext("Der geheime Clientschlüssel ist abgelaufen. Bitte im Entra Admin Center einen neuen erstellen."),
+    700016: messages.gettext("Die Anwendungs-ID (Client-ID) ist in diesem Verzeichnis nicht bekannt."),
+    700023: messages.gettext("Die Anwendungs-ID (Client-ID) ist in diesem Verzeichnis nicht bekannt."),
+    90002: messages.gettext("Das Verzeichnis (Tenant-ID) wurde nicht gefunden."),
+    900023: messages.gettext("Die Tenant-ID ist ungültig (erwartet: GUID oder Domäne wie firma.onmicrosoft.com)."),
+    7000112: messages.gettext("Die App-Registrierung ist deaktiviert."),
+    90014: messages.gettext("Die Anmeldedaten sind unvollständig."),
+    500011: messages.gettext("Microsoft Graph ist in diesem Verzeichnis nicht verfügbar."),
 }
 
 PERMISSION_HINT = {
     "mailbox": "Contacts.Read",
-    "directory": "User.Read.All und OrgContact.Read.All",
+    "directory": messages.gettext("User.Read.All und OrgContact.Read.All"),
 }
 
 _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*$")
@@ -101,32 +104,32 @@ class Microsoft365Source(ApiSource):
     """Contacts of one mailbox or the whole directory, read through Microsoft Graph."""
 
     type = "m365"
-    label = "Microsoft 365"
+    label = _l("Microsoft 365")
     system = SYSTEM
     description = (
-        "Liest Kontakte über Microsoft Graph. Dafür wird im Microsoft Entra Admin Center eine "
-        "App-Registrierung mit geheimem Clientschlüssel angelegt und ihr die Anwendungsberechtigung "
-        "Contacts.Read (Kontakte eines Postfachs) bzw. User.Read.All und OrgContact.Read.All "
-        "(Verzeichnis der Organisation) mit Administratorzustimmung erteilt. "
-        "Auch für Exchange Online ist diese Schnittstelle zu verwenden."
+        _l("Liest Kontakte über Microsoft Graph. Dafür wird im Microsoft Entra Admin Center eine "
+           "App-Registrierung mit geheimem Clientschlüssel angelegt und ihr die Anwendungsberechtigung "
+           "Contacts.Read (Kontakte eines Postfachs) bzw. User.Read.All und OrgContact.Read.All "
+           "(Verzeichnis der Organisation) mit Administratorzustimmung erteilt. "
+           "Auch für Exchange Online ist diese Schnittstelle zu verwenden.")
     )
     fields = (
-        SourceField("tenant_id", "Verzeichnis-ID (Tenant-ID)",
-                    help="In der App-Registrierung unter „Übersicht“: Verzeichnis-ID (Mandanten-ID), "
-                         "eine GUID oder die Domäne wie firma.onmicrosoft.com."),
-        SourceField("client_id", "Anwendungs-ID (Client-ID)", column="login",
-                    help="In der App-Registrierung unter „Übersicht“: Anwendungs-ID (Client-ID)."),
-        SourceField("client_secret", "Geheimer Clientschlüssel", kind="password", column="password",
-                    help="Unter „Zertifikate & Geheimnisse“: der Wert des Geheimnisses (nicht die Geheimnis-ID). "
-                         "Er läuft ab – rechtzeitig einen neuen eintragen."),
-        SourceField("mode", "Was wird gelesen?", kind="select", default="mailbox",
-                    choices=(("mailbox", "Kontakte eines Postfachs"),
-                             ("directory", "Verzeichnis der Organisation (Benutzer und Kontakte)")),
-                    help="Postfach: der Ordner „Kontakte“ eines Postfachs (Berechtigung Contacts.Read). "
-                         "Verzeichnis: alle Benutzer und Organisationskontakte "
-                         "(Berechtigungen User.Read.All und OrgContact.Read.All)."),
-        SourceField("mailbox", "Postfach (Benutzerprinzipalname)", kind="email", required=False,
-                    help="Nur für „Kontakte eines Postfachs“: z. B. telefonbuch@firma.de."),
+        SourceField("tenant_id", _l("Verzeichnis-ID (Tenant-ID)"),
+                    help=_l("In der App-Registrierung unter „Übersicht“: Verzeichnis-ID (Mandanten-ID), "
+                            "eine GUID oder die Domäne wie firma.onmicrosoft.com.")),
+        SourceField("client_id", _l("Anwendungs-ID (Client-ID)"), column="login",
+                    help=_l("In der App-Registrierung unter „Übersicht“: Anwendungs-ID (Client-ID).")),
+        SourceField("client_secret", _l("Geheimer Clientschlüssel"), kind="password", column="password",
+                    help=_l("Unter „Zertifikate & Geheimnisse“: der Wert des Geheimnisses (nicht die Geheimnis-ID). "
+                            "Er läuft ab – rechtzeitig einen neuen eintragen.")),
+        SourceField("mode", _l("Was wird gelesen?"), kind="select", default="mailbox",
+                    choices=(("mailbox", _l("Kontakte eines Postfachs")),
+                             ("directory", _l("Verzeichnis der Organisation (Benutzer und Kontakte)"))),
+                    help=_l("Postfach: der Ordner „Kontakte“ eines Postfachs (Berechtigung Contacts.Read). "
+                            "Verzeichnis: alle Benutzer und Organisationskontakte "
+                            "(Berechtigungen User.Read.All und OrgContact.Read.All).")),
+        SourceField("mailbox", _l("Postfach (Benutzerprinzipalname)"), kind="email", required=False,
+                    help=_l("Nur für „Kontakte eines Postfachs“: z. B. telefonbuch@firma.de.")),
     )
 
     # ------------------------------------------------------------------ settings
@@ -145,16 +148,20 @@ class Microsoft365Source(ApiSource):
 
     def _check_settings(self) -> None:
         if not self.tenant or not _TENANT.match(self.tenant):
-            raise SourceError(f"{SYSTEM}: Bitte eine gültige Verzeichnis-ID (Tenant-ID) angeben.")
+            raise SourceError(messages.gettext("%(system)s: Bitte eine gültige Verzeichnis-ID (Tenant-ID) "
+                                               "angeben.", system=SYSTEM))
         if not text(self.login):
-            raise SourceError(f"{SYSTEM}: Bitte die Anwendungs-ID (Client-ID) angeben.")
+            raise SourceError(messages.gettext("%(system)s: Bitte die Anwendungs-ID (Client-ID) angeben.",
+                                               system=SYSTEM))
         if not self.password:
-            raise SourceError(f"{SYSTEM}: Bitte den geheimen Clientschlüssel angeben.")
+            raise SourceError(messages.gettext("%(system)s: Bitte den geheimen Clientschlüssel angeben.",
+                                               system=SYSTEM))
         if self.mode not in PERMISSION_HINT:
-            raise SourceError(f"{SYSTEM}: Unbekannte Auswahl „{self.mode}“ bei „Was wird gelesen?“.")
+            raise SourceError(messages.gettext("%(system)s: Unbekannte Auswahl „%(mode)s“ bei „Was wird "
+                                               "gelesen?“.", system=SYSTEM, mode=self.mode))
         if self.mode == "mailbox" and "@" not in self.mailbox:
-            raise SourceError(f"{SYSTEM}: Bitte das Postfach angeben, dessen Kontakte gelesen werden "
-                              "(z. B. telefonbuch@firma.de).")
+            raise SourceError(messages.gettext("%(system)s: Bitte das Postfach angeben, dessen Kontakte "
+                                               "gelesen werden (z. B. telefonbuch@firma.de).", system=SYSTEM))
 
     # ------------------------------------------------------------------ token
 
@@ -177,8 +184,9 @@ class Microsoft365Source(ApiSource):
             # msal raises ValueError when the tenant's OpenID discovery fails (HTTP 4xx)
             # or its answer is not JSON.
             if "authority" in str(exc).lower() or "tenant" in str(exc).lower():
-                raise SourceError(f"{SYSTEM}: Das Verzeichnis (Tenant-ID „{self.tenant}“) wurde nicht gefunden. "
-                                  "Bitte die Verzeichnis-ID prüfen.") from None
+                raise SourceError(messages.gettext("%(system)s: Das Verzeichnis (Tenant-ID „%(tenant)s“) "
+                                                   "wurde nicht gefunden. Bitte die Verzeichnis-ID prüfen.",
+                                                   system=SYSTEM, tenant=self.tenant)) from None
             raise unexpected_answer(SYSTEM, LOGIN_HOST) from None
         if not isinstance(result, dict):
             raise unexpected_answer(SYSTEM, LOGIN_HOST)
@@ -195,14 +203,16 @@ class Microsoft365Source(ApiSource):
             codes = [int(match.group(1))] if match else []
         for code in codes:
             if code in AADSTS_REASONS:
-                return SourceError(f"{SYSTEM}: Anmeldung abgelehnt – {AADSTS_REASONS[code]} (AADSTS{code})")
+                return SourceError(messages.gettext("%(system)s: Anmeldung abgelehnt – %(reason)s (AADSTS%(code)s)",
+                                                    system=SYSTEM, reason=AADSTS_REASONS[code], code=code))
         error = text(result.get("error"))
         if error == "invalid_client":
-            return SourceError(f"{SYSTEM}: Anmeldung abgelehnt – Anwendungs-ID oder geheimer Clientschlüssel "
-                               "ist falsch.")
+            return SourceError(messages.gettext("%(system)s: Anmeldung abgelehnt – Anwendungs-ID oder "
+                                                "geheimer Clientschlüssel ist falsch.", system=SYSTEM))
         suffix = f" (AADSTS{codes[0]})" if codes else (f" ({error})" if error else "")
-        return SourceError(f"{SYSTEM}: Anmeldung bei Microsoft abgelehnt{suffix}. "
-                           "Bitte Tenant-ID, Client-ID und geheimen Clientschlüssel prüfen.")
+        return SourceError(messages.gettext("%(system)s: Anmeldung bei Microsoft abgelehnt%(suffix)s. Bitte "
+                                            "Tenant-ID, Client-ID und geheimen Clientschlüssel prüfen.",
+                                            system=SYSTEM, suffix=suffix))
 
     # ------------------------------------------------------------------ Graph
 
@@ -211,22 +221,26 @@ class Microsoft365Source(ApiSource):
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         while url:
             if host_of(url) != "graph.microsoft.com":
-                raise unexpected_answer(SYSTEM, host_of(url), "Folgeseite außerhalb von Microsoft Graph")
+                raise unexpected_answer(SYSTEM, host_of(url),
+                                        messages.gettext("Folgeseite außerhalb von Microsoft Graph"))
             response = client.request("GET", url, headers=headers)
             if response.status_code in (401, 403):
                 raise SourceError(
-                    f"{SYSTEM}: Berechtigung fehlt – die App braucht die Anwendungsberechtigung "
-                    f"{PERMISSION_HINT[self.mode]} mit Administratorzustimmung "
-                    "(Contacts.Read bzw. User.Read.All/OrgContact.Read.All)."
+                    messages.gettext("%(system)s: Berechtigung fehlt – die App braucht die "
+                                     "Anwendungsberechtigung %(mode)s mit Administratorzustimmung "
+                                     "(Contacts.Read bzw. User.Read.All/OrgContact.Read.All).",
+                                     system=SYSTEM, mode=PERMISSION_HINT[self.mode])
                 )
             if response.status_code == 404 and self.mode == "mailbox":
-                raise SourceError(f"{SYSTEM}: Postfach „{self.mailbox}“ nicht gefunden oder ohne "
-                                  "Exchange-Online-Lizenz. Bitte den Benutzerprinzipalnamen prüfen.")
+                raise SourceError(messages.gettext("%(system)s: Postfach „%(mailbox)s“ nicht gefunden oder "
+                                                   "ohne Exchange-Online-Lizenz. Bitte den "
+                                                   "Benutzerprinzipalnamen prüfen.",
+                                                   system=SYSTEM, mailbox=self.mailbox))
             if response.status_code != 200:
                 raise server_error(SYSTEM, response)
             data = client.json(response)
             if not isinstance(data, dict) or not isinstance(data.get("value"), list):
-                raise unexpected_answer(SYSTEM, "graph.microsoft.com", "Liste „value“ fehlt")
+                raise unexpected_answer(SYSTEM, "graph.microsoft.com", messages.gettext("Liste „value“ fehlt"))
             yield [item for item in data["value"] if isinstance(item, dict)]
             url = data.get("@odata.nextLink")
 
@@ -248,5 +262,5 @@ class Microsoft365Source(ApiSource):
             for page in self._graph_pages(client, token, url):
                 yield [to_record(item) for item in page]
 
-    def _page_noun(self) -> str:
-        return "Kontakte" if self.mode == "mailbox" else "Benutzer"
+    def _reads_users(self) -> bool:
+        return self.mode != "mailbox"

@@ -18,6 +18,9 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from flask_babel import lazy_gettext as _l
+
+from telephone import messages
 from telephone.sync.base import Record, SourceError, SourceField, register
 from telephone.sync.sources.http import ApiSource, HttpClient, base_url, host_of, server_error, unexpected_answer
 from telephone.sync.sources.mapping import record, text
@@ -59,12 +62,14 @@ class _Session:
             data = self.client.json(response)
             if isinstance(data, dict) and data.get("access_token"):
                 return data
-            raise unexpected_answer(SYSTEM, host_of(self.api), "kein Zugriffstoken")
+            raise unexpected_answer(SYSTEM, host_of(self.api), messages.gettext("kein Zugriffstoken"))
         if response.status_code in (400, 401, 403):
             return None if grant["grant_type"] == "refresh_token" else self._login_error(response)
         if response.status_code == 404:
-            raise SourceError(f"{SYSTEM}: Unter dieser Adresse gibt es keine SugarCRM-REST-API (/rest/v11). "
-                              "Bitte die Adresse der Sugar-Instanz prüfen. SuiteCRM wird nicht unterstützt.")
+            raise SourceError(messages.gettext("%(system)s: Unter dieser Adresse gibt es keine "
+                                               "SugarCRM-REST-API (/rest/v11). Bitte die Adresse der "
+                                               "Sugar-Instanz prüfen. SuiteCRM wird nicht unterstützt.",
+                                               system=SYSTEM))
         raise server_error(SYSTEM, response)
 
     def _login_error(self, response) -> None:
@@ -76,11 +81,14 @@ class _Session:
         message = text(data.get("error_message")).lower()
         if "platform" in message:
             raise SourceError(
-                f"{SYSTEM}: Die Plattform „{self.source.platform}“ ist in Sugar nicht freigegeben. Bitte unter "
-                "Administration → „Configure API Platforms“ eintragen oder eine freigegebene Plattform wählen.")
+                messages.gettext("%(system)s: Die Plattform „%(platform)s“ ist in Sugar nicht freigegeben. "
+                                 "Bitte unter Administration → „Configure API Platforms“ eintragen oder eine "
+                                 "freigegebene Plattform wählen.", system=SYSTEM, platform=self.source.platform))
         if "lock" in message or "too many" in message:
-            raise SourceError(f"{SYSTEM}: Der Benutzer ist nach zu vielen Fehlversuchen gesperrt.")
-        raise SourceError(f"{SYSTEM}: Anmeldung abgelehnt – Benutzername oder Passwort ist falsch.")
+            raise SourceError(messages.gettext("%(system)s: Der Benutzer ist nach zu vielen Fehlversuchen "
+                                               "gesperrt.", system=SYSTEM))
+        raise SourceError(messages.gettext("%(system)s: Anmeldung abgelehnt – Benutzername oder Passwort ist "
+                                           "falsch.", system=SYSTEM))
 
     def login(self) -> None:
         """Password login."""
@@ -107,14 +115,16 @@ class _Session:
             if attempt == 1:
                 self.renew()
         if response.status_code == 401:
-            raise SourceError(f"{SYSTEM}: Die Anmeldung wird nicht angenommen (HTTP 401). "
-                              "Bitte Benutzer, Passwort und Plattform prüfen.")
+            raise SourceError(messages.gettext("%(system)s: Die Anmeldung wird nicht angenommen (HTTP 401). "
+                                               "Bitte Benutzer, Passwort und Plattform prüfen.", system=SYSTEM))
         if response.status_code == 403:
-            raise SourceError(f"{SYSTEM}: Berechtigung fehlt – der Benutzer darf das Modul Kontakte nicht lesen. "
-                              "Bitte seine Rolle in Sugar prüfen.")
+            raise SourceError(messages.gettext("%(system)s: Berechtigung fehlt – der Benutzer darf das Modul "
+                                               "Kontakte nicht lesen. Bitte seine Rolle in Sugar prüfen.",
+                                               system=SYSTEM))
         if response.status_code == 404:
-            raise SourceError(f"{SYSTEM}: Unter dieser Adresse gibt es keine SugarCRM-REST-API (/rest/v11). "
-                              "SuiteCRM wird nicht unterstützt.")
+            raise SourceError(messages.gettext("%(system)s: Unter dieser Adresse gibt es keine "
+                                               "SugarCRM-REST-API (/rest/v11). SuiteCRM wird nicht "
+                                               "unterstützt.", system=SYSTEM))
         if response.status_code != 200:
             raise server_error(SYSTEM, response)
         return self.client.json(response)
@@ -125,23 +135,23 @@ class SugarCRMSource(ApiSource):
     """The contacts of a SugarCRM instance (not SuiteCRM)."""
 
     type = "sugarcrm"
-    label = "SugarCRM"
+    label = _l("SugarCRM")
     system = SYSTEM
     description = (
-        "Liest alle Kontakte einer SugarCRM-Instanz über die REST-API (v11). "
-        "Der Benutzer braucht Leserechte auf das Modul Kontakte. SuiteCRM wird nicht unterstützt."
+        _l("Liest alle Kontakte einer SugarCRM-Instanz über die REST-API (v11). "
+           "Der Benutzer braucht Leserechte auf das Modul Kontakte. SuiteCRM wird nicht unterstützt.")
     )
     fields = (
-        SourceField("url", "Adresse der Sugar-Instanz", kind="url", column="url",
-                    help="Die Adresse, unter der Sugar im Browser geöffnet wird, z. B. https://firma.sugarondemand.com."),
-        SourceField("login", "Benutzername", column="login",
-                    help="Am besten ein eigener Benutzer nur für das Telefonbuch mit Leserecht auf Kontakte."),
-        SourceField("password", "Passwort", kind="password", column="password"),
-        SourceField("platform", "Plattform", default=DEFAULT_PLATFORM, required=False,
-                    help="Sugar beendet eine frühere Sitzung desselben Benutzers auf derselben Plattform. "
-                         "Eine eigene Plattform (z. B. „telefonie“) verhindert, dass die Synchronisierung "
-                         "andere Sitzungen abmeldet; ab Sugar 8 muss sie unter Administration → "
-                         "„Configure API Platforms“ eingetragen sein."),
+        SourceField("url", _l("Adresse der Sugar-Instanz"), kind="url", column="url",
+                    help=_l("Die Adresse, unter der Sugar im Browser geöffnet wird, z. B. https://firma.sugarondemand.com.")),
+        SourceField("login", _l("Benutzername"), column="login",
+                    help=_l("Am besten ein eigener Benutzer nur für das Telefonbuch mit Leserecht auf Kontakte.")),
+        SourceField("password", _l("Passwort"), kind="password", column="password"),
+        SourceField("platform", _l("Plattform"), default=DEFAULT_PLATFORM, required=False,
+                    help=_l("Sugar beendet eine frühere Sitzung desselben Benutzers auf derselben Plattform. "
+                            "Eine eigene Plattform (z. B. „telefonie“) verhindert, dass die Synchronisierung "
+                            "andere Sitzungen abmeldet; ab Sugar 8 muss sie unter Administration → "
+                            "„Configure API Platforms“ eingetragen sein.")),
     )
 
     @property
@@ -149,9 +159,10 @@ class SugarCRMSource(ApiSource):
         return text(self.options.get("platform")) or DEFAULT_PLATFORM
 
     def _pages(self, client: HttpClient) -> Iterator[list[Record]]:
-        api = base_url(self.url, SYSTEM, "Adresse der Sugar-Instanz") + "/rest/v11"
+        api = base_url(self.url, SYSTEM, messages.gettext("Adresse der Sugar-Instanz")) + "/rest/v11"
         if not text(self.login) or not self.password:
-            raise SourceError(f"{SYSTEM}: Bitte Benutzername und Passwort angeben.")
+            raise SourceError(messages.gettext("%(system)s: Bitte Benutzername und Passwort angeben.",
+                                               system=SYSTEM))
         session = _Session(self, client, api)
         session.login()
         offset = 0
@@ -159,7 +170,7 @@ class SugarCRMSource(ApiSource):
             data = session.get("Contacts", {"fields": CONTACT_FIELDS, "max_num": PAGE_SIZE, "offset": offset,
                                             "order_by": "date_entered:asc"})
             if not isinstance(data, dict) or not isinstance(data.get("records"), list):
-                raise unexpected_answer(SYSTEM, host_of(api), "Liste „records“ fehlt")
+                raise unexpected_answer(SYSTEM, host_of(api), messages.gettext("Liste „records“ fehlt"))
             records = [item for item in data["records"] if isinstance(item, dict)]
             if records:
                 yield [contact_record(item) for item in records]
