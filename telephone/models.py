@@ -411,6 +411,7 @@ class Call(db.Model):
         primaryjoin="Call.call_id == foreign(CallEvent.call_id)", order_by="CallEvent.id", viewonly=True
     )
     notes: Mapped[list[PhoneNote]] = relationship(back_populates="call")
+    voicemail: Mapped[Voicemail | None] = relationship(back_populates="call", passive_deletes=True)
 
 
 class CallEvent(db.Model):
@@ -426,6 +427,23 @@ class CallEvent(db.Model):
     event: Mapped[str] = mapped_column(String(20))
     payload: Mapped[dict] = mapped_column(JSON, default=dict)
     received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class Voicemail(db.Model):
+    """A mailbox recording of a call, downloaded from Placetel into the app's own storage.
+
+    The file lives under VOICEMAIL_DIR with a random name; Placetel's download URL
+    expires and is never stored.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_pk: Mapped[int] = mapped_column(ForeignKey("call.id", ondelete="CASCADE"), unique=True)
+    file_name: Mapped[str] = mapped_column(String(64), unique=True)
+    content_type: Mapped[str] = mapped_column(String(64), default="audio/mpeg")
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    stored_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+    call: Mapped[Call] = relationship(back_populates="voicemail")
 
 
 class PhoneNote(db.Model):
