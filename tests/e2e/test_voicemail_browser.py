@@ -65,16 +65,21 @@ def mailbox_call(app, tmp_path, requests_mock):
     yield
 
 
+def _journal_row_as(browser, base: str, viewport: dict, username: str):
+    """A browser context at `viewport`, logged in as `username`, on the journal; (context, page, row)."""
+    context = browser.new_context(locale="de-DE", viewport=viewport)
+    page = context.new_page()
+    log_in(page, base, username)
+    page.goto(f"{base}/calls/")
+    return context, page, page.locator("tr.call-voicemail")
+
+
 @pytest.mark.parametrize("viewport", VIEWPORTS)
 def test_callee_plays_the_voicemail_from_the_journal(browser, app, mailbox_call, viewport):
     name = f"{viewport['width']}x{viewport['height']}"
     os.makedirs(SHOTS, exist_ok=True)
     with serve_app(app) as base:
-        context = browser.new_context(locale="de-DE", viewport=viewport)
-        page = context.new_page()
-        log_in(page, base, "anna")
-        page.goto(f"{base}/calls/")
-        row = page.locator("tr.call-voicemail")
+        context, page, row = _journal_row_as(browser, base, viewport, "anna")
         assert "Mailbox" in row.inner_text()
         assert "▶ Sprachnachricht" in row.inner_text()
         player = row.locator("audio[controls]")
@@ -89,11 +94,7 @@ def test_callee_plays_the_voicemail_from_the_journal(browser, app, mailbox_call,
         page.screenshot(path=f"{SHOTS}/journal-voicemail-anna-{name}.png", full_page=True)
         context.close()
 
-        context = browser.new_context(locale="de-DE", viewport=viewport)
-        page = context.new_page()
-        log_in(page, base, "bob")
-        page.goto(f"{base}/calls/")
-        row = page.locator("tr.call-voicemail")
+        context, page, row = _journal_row_as(browser, base, viewport, "bob")
         assert "Sprachnachricht vorhanden" in row.inner_text()
         assert row.locator("audio").count() == 0
         src = f"{base}/calls/{row.get_attribute('id').rsplit('-', 1)[1]}/voicemail"
