@@ -39,7 +39,7 @@ from zoneinfo import ZoneInfo
 from flask import Flask, current_app
 from sqlalchemy import select
 
-from . import journal, numbers, placetel, site_settings
+from . import journal, numbers, placetel
 from .extensions import db
 from .models import Call, CallEvent, CallStatus, utcnow
 
@@ -50,6 +50,8 @@ RECORDS_JOB_ID = "calls.complete_from_records"
 LOOKBACK = timedelta(hours=24)
 # A record starts at most this far from the journal's first event of the same call.
 MATCH_WINDOW = timedelta(minutes=2)
+# A call with an event this recent may still be going on: it is not looked up yet.
+MIN_QUIET = timedelta(seconds=60)
 PER_PAGE = 100
 MAX_PAGES = 20  # a bound for an API that never sends a short page
 CALLS_PATH = "/calls"
@@ -249,10 +251,14 @@ def _used_record_keys(since: datetime) -> set[str]:
 
 
 def completable_calls(now: datetime) -> list[Call]:
-    """Calls of the last LOOKBACK still ringing/accepted, or closed by the expiry: at most a few."""
+    """Calls of the last LOOKBACK still ringing/accepted, or closed by the expiry: at most a few.
+
+    Calls with an event in the last MIN_QUIET are left alone: they may still be going on.
+    """
+    recent = select(CallEvent.id).where(CallEvent.call_id == Call.call_id, CallEvent.received_at >= now - MIN_QUIET)
     return list(db.session.scalars(
         select(Call).where(Call.call_id.is_not(None), Call.status.in_(COMPLETABLE_STATUSES),
-                           Call.started_at >= now - LOOKBACK)
+                           Call.started_at >= now - LOOKBACK, ~recent.exists())
         .order_by(Call.started_at)
     ))
 
@@ -279,7 +285,7 @@ def complete_open_calls(now: datetime | None = None) -> int:
 
     now = now or utcnow()
     state = _rate_limit_state()
-    if not site_settings.get("placetel.api_token").strip() or time.monotonic() < state["not_before"]:
+    if not placetel.api_token_set() or time.monotonic() < state["not_before"]:
         return 0
     calls = completable_calls(now)
     if not calls:
@@ -295,8 +301,8 @@ def complete_open_calls(now: datetime | None = None) -> int:
         except placetel.PlacetelError as exc:
             log.warning("Placetel call records not available: %s", type(exc).__name__)
             break
-        if record is None:
-            continue
+        if record is None or (call.status == CallStatus.ACCEPTED.value and not record.duration):
+            continue  # a conversation's record without a duration may be one still going on
         used.add(record.key)
         if complete_call(call, record, now):
             completed += 1

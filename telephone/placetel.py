@@ -427,6 +427,16 @@ def _api_token() -> str:
     return token
 
 
+def api_token_set() -> bool:
+    """Whether an API token is stored and readable (for background jobs that need it; never raises)."""
+    from .crypto import SecretUnreadable
+
+    try:
+        return bool(site_settings.get("placetel.api_token").strip())
+    except SecretUnreadable:
+        return False
+
+
 def _request(method: str, path: str, payload: dict | None = None, params: dict | None = None) -> requests.Response:
     """Send one authorised request to the Placetel API; raise a PlacetelError unless it is 2xx."""
     token = _api_token()

@@ -218,13 +218,18 @@ def fetch_in_background(call_id: str) -> threading.Thread | None:
 
 def after_event(notify: placetel.NotifyEvent, created: bool) -> None:
     """Webhook hook: a new HungUp of a call that ended in the mailbox starts the download (with a token)."""
-    if not created or notify.event != "HungUp" or not site_settings.get("placetel.api_token").strip():
+    if not created or notify.event != "HungUp":
         return
-    if notify.type != "voicemail":
-        status = db.session.scalar(select(Call.status).where(Call.call_id == notify.call_id))
-        if status != CallStatus.VOICEMAIL.value:
+    try:
+        if not placetel.api_token_set():
             return
-    fetch_in_background(notify.call_id)
+        if notify.type != "voicemail":
+            status = db.session.scalar(select(Call.status).where(Call.call_id == notify.call_id))
+            if status != CallStatus.VOICEMAIL.value:
+                return
+        fetch_in_background(notify.call_id)
+    except Exception:  # the event is stored and answered in any case; the records job tries again
+        log.exception("voicemail of call %s: download not started", notify.call_id)
 
 
 def fetch_missing(now: datetime | None = None) -> int:
@@ -232,7 +237,7 @@ def fetch_missing(now: datetime | None = None) -> int:
     from . import call_records
 
     now = now or utcnow()
-    if not site_settings.get("placetel.api_token").strip():
+    if not placetel.api_token_set():
         return 0
     calls = db.session.scalars(
         select(Call).outerjoin(Voicemail, Voicemail.call_pk == Call.id)

@@ -37,9 +37,10 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _run(app) -> int:
+def _run(app, later: timedelta = timedelta(minutes=2)) -> int:
+    """The records job, run `later` than now (calls with an event in the last minute are left alone)."""
     with app.app_context():
-        return call_records.complete_open_calls()
+        return call_records.complete_open_calls(datetime.utcnow() + later)
 
 
 def _events(app, call_id: str, event: str) -> int:
@@ -100,7 +101,7 @@ def test_call_closed_by_the_expiry_is_completed_and_a_late_hungup_still_wins(app
     requests_mock.get(f"{API}/calls", json=[{"id": 9, "type": "missed", "from_number": "06131123456",
                                              "duration": 0, "received_at": _iso(_now())}])
 
-    assert _run(app) == 1
+    assert _run(app, timedelta(minutes=10)) == 1
     assert stored_call(app, ANSWERED_ID).status == "missed"
     # The expiry does not close it again, and the real HungUp (if it ever comes) decides
     with app.app_context():
@@ -207,3 +208,27 @@ def test_parsing_is_liberal():
     assert call_records.record_from_call({"type": True, "duration": None}).type == "missed"
     assert call_records.number_text({"number": {"number": "+4930123"}}) == "+4930123"
     assert call_records.number_text([1, 2]) == ""
+
+
+def test_calls_that_may_still_be_going_on_are_left_alone(app, client, requests_mock):
+    for body in ANSWERED_CALL[:2]:
+        post_notify(client, body)
+    records = requests_mock.get(f"{API}/calls", json=[{"id": 8, "type": "accepted", "from_number": "06131123456",
+                                                       "duration": 0, "received_at": _iso(_now())}])
+    assert _run(app, timedelta()) == 0  # the last event is not a minute old
+    assert records.call_count == 0
+    assert _run(app) == 0  # a conversation's record without duration: maybe still going on
+    assert stored_call(app, ANSWERED_ID).status == "accepted"
+
+
+def test_unreadable_token_is_like_no_token(app, client, requests_mock, monkeypatch):
+    from telephone.crypto import SecretUnreadable
+
+    post_notify(client, ANSWERED_CALL[0])
+
+    def unreadable(key):
+        raise SecretUnreadable()
+
+    monkeypatch.setattr(site_settings, "get", unreadable)
+    assert _run(app) == 0
+    assert requests_mock.call_count == 0

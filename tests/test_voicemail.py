@@ -248,3 +248,14 @@ def test_banner_marks_a_call_with_voicemail(app, client, requests_mock, placetel
 def test_csp_allows_the_audio_element(client, auth):
     auth.login("anna")
     assert "media-src 'self'" in client.get("/calls/").headers["Content-Security-Policy"]
+
+
+def test_webhook_answers_even_when_the_download_cannot_start(app, client, monkeypatch):
+    def broken(call_id):
+        raise RuntimeError("no threads left")
+
+    monkeypatch.setattr(voicemail, "fetch_in_background", broken)
+    assert post_notify(client, INCOMING).status_code == 200
+    assert post_notify(client, HUNGUP).status_code == 200
+    with app.app_context():
+        assert db.session.scalar(select(Call.status).where(Call.call_id == CALL_ID)) == "voicemail"
