@@ -4,7 +4,7 @@ import base64
 import pytest
 
 from telephone import events, site_settings
-from telephone import test_call as test_calls
+from telephone import trial_call as test_calls
 from telephone.extensions import db
 
 from .calls_helpers import SIPUID
