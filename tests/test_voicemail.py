@@ -145,6 +145,8 @@ def test_voicemail_is_served_to_the_callee_and_admins_only(app, client, auth, re
         assert response.status_code == 200
         assert response.mimetype == "audio/mpeg" and response.data == AUDIO
         assert "no-store" in response.headers["Cache-Control"]
+    with client.get(url, headers={"Range": "bytes=0-9"}) as response:  # the player seeks
+        assert response.status_code == 206 and response.data == AUDIO[:10]
     journal = client.get("/calls/").get_data(as_text=True)
     assert f'<audio controls preload="none" src="{url}"' in journal
     auth.logout()
