@@ -101,5 +101,6 @@ class Config:
     # Voicemail recordings: folder (unset: instance/voicemail), largest file, download deadline, retention.
     VOICEMAIL_DIR = os.environ.get("VOICEMAIL_DIR") or None
     VOICEMAIL_MAX_BYTES = int(os.environ.get("VOICEMAIL_MAX_BYTES") or 20 * 1024 * 1024)
+    VOICEMAIL_STORAGE_BYTES = int(os.environ.get("VOICEMAIL_STORAGE_BYTES") or 2 * 1024 ** 3)  # all files together
     VOICEMAIL_DOWNLOAD_SECONDS = float(os.environ.get("VOICEMAIL_DOWNLOAD_SECONDS") or 60)
     VOICEMAIL_RETENTION_DAYS = float(os.environ.get("VOICEMAIL_RETENTION_DAYS") or 90)

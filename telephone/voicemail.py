@@ -5,7 +5,8 @@ recording is fetched right after the call: a HungUp of type voicemail starts a
 background thread (never inside the webhook's request), and the call-records job
 retries calls whose recording was not listed yet (for FETCH_WINDOW). The file is
 stored under VOICEMAIL_DIR (default `instance/voicemail`) with a random name, at
-most VOICEMAIL_MAX_BYTES and within VOICEMAIL_DOWNLOAD_SECONDS; the retention job
+most VOICEMAIL_MAX_BYTES and within VOICEMAIL_DOWNLOAD_SECONDS, while all files together
+stay below VOICEMAIL_STORAGE_BYTES; the retention job
 deletes recordings older than VOICEMAIL_RETENTION_DAYS (default 90).
 
 Who may hear a recording: admins, the user the call is assigned to (who answered it)
@@ -25,7 +26,7 @@ from urllib.parse import urlsplit
 
 import requests
 from flask import Flask, current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from . import journal, placetel, sip_accounts, site_settings
@@ -134,6 +135,13 @@ def download(url: str) -> tuple[bytes, str]:
     return b"".join(chunks), content_type
 
 
+def _check_storage_room(size: int) -> None:
+    """Refuse a recording that would take the storage beyond VOICEMAIL_STORAGE_BYTES."""
+    used = db.session.scalar(select(func.coalesce(func.sum(Voicemail.size), 0)))
+    if used + size > current_app.config["VOICEMAIL_STORAGE_BYTES"]:
+        raise RecordingRefused(f"storage full ({used} bytes stored)")
+
+
 def store_recording(call: Call, url: str) -> Voicemail | None:
     """Download the recording of `call` from `url` into the storage, once; None when refused.
 
@@ -143,6 +151,7 @@ def store_recording(call: Call, url: str) -> Voicemail | None:
         return call.voicemail
     try:
         data, content_type = download(url)
+        _check_storage_room(len(data))
     except RecordingRefused as exc:
         log.warning("voicemail of call %s not stored: %s", call.call_id, exc)
         return None

@@ -261,3 +261,18 @@ def test_webhook_answers_even_when_the_download_cannot_start(app, client, monkey
     assert post_notify(client, HUNGUP).status_code == 200
     with app.app_context():
         assert db.session.scalar(select(Call.status).where(Call.call_id == CALL_ID)) == "voicemail"
+
+
+def test_full_storage_refuses_further_recordings(app, client, requests_mock, placetel_calls, tmp_path):
+    app.config["VOICEMAIL_STORAGE_BYTES"] = len(AUDIO) + 100
+    with app.app_context():
+        call = Call(call_id="older", direction="in", status="voicemail")
+        db.session.add(call)
+        db.session.flush()
+        db.session.add(Voicemail(call_pk=call.id, file_name="y" * 32, size=200))
+        db.session.commit()
+    requests_mock.get(FILE_URL, content=AUDIO, headers={"Content-Type": "audio/mpeg"})
+    _mailbox_call(client)
+    assert len(_stored(app)) == 1  # only the older one
+    folder = tmp_path / "voicemail"
+    assert not folder.exists() or list(folder.iterdir()) == []
