@@ -169,11 +169,12 @@ def _register_cli(app: Flask) -> None:
 
 def _start_scheduler(app: Flask) -> None:
     """The in-process scheduler: phonebook syncs and closing calls that never ended."""
-    from . import journal
+    from . import call_records, journal
     from .sync import schedule
 
     if schedule.init_app(app):
         journal.register_jobs(app)
+        call_records.register_jobs(app)  # completing open calls from Placetel's records, voicemail
 
 
 def _register_request_hooks(app: Flask) -> None:

@@ -94,3 +94,13 @@ class Config:
     EVENT_STREAM_LIMIT = int(os.environ["EVENT_STREAM_LIMIT"]) if os.environ.get("EVENT_STREAM_LIMIT") else None
     EVENT_STREAM_SHARE = float(os.environ.get("EVENT_STREAM_SHARE") or 0.8)
     EVENT_STREAM_RETRY_AFTER = 30  # seconds, in the 503's Retry-After
+
+    # --- Placetel call records and voicemail (records helper) ---
+    # Open calls are completed from Placetel's call records every this many minutes (with an API token).
+    CALL_RECORDS_INTERVAL_MINUTES = float(os.environ.get("CALL_RECORDS_INTERVAL_MINUTES") or 5)
+    # Voicemail recordings: folder (unset: instance/voicemail), largest file, download deadline, retention.
+    VOICEMAIL_DIR = os.environ.get("VOICEMAIL_DIR") or None
+    VOICEMAIL_MAX_BYTES = int(os.environ.get("VOICEMAIL_MAX_BYTES") or 20 * 1024 * 1024)
+    VOICEMAIL_STORAGE_BYTES = int(os.environ.get("VOICEMAIL_STORAGE_BYTES") or 2 * 1024 ** 3)  # all files together
+    VOICEMAIL_DOWNLOAD_SECONDS = float(os.environ.get("VOICEMAIL_DOWNLOAD_SECONDS") or 60)
+    VOICEMAIL_RETENTION_DAYS = float(os.environ.get("VOICEMAIL_RETENTION_DAYS") or 90)

@@ -37,6 +37,9 @@ from .sip_accounts import users_for_sipuid
 log = logging.getLogger(__name__)
 
 EXPIRED_EVENT = "Expired"  # synthetic event written by expire_stale_calls()
+# Synthetic event written by call_records: the end of a call as Placetel's call records tell it.
+# A real HungUp wins over it, and it wins over EXPIRED_EVENT.
+RECORD_EVENT = "PlacetelRecord"
 STATUS_BY_HANGUP_TYPE = {
     "accepted": CallStatus.ENDED,
     "missed": CallStatus.MISSED,
@@ -212,7 +215,7 @@ def derive_call(call: Call) -> None:
             call.user_id = user.id
     call.answered_at = accepted.received_at if accepted and not mailbox else None
 
-    hung_up, expired = by_name.get("HungUp"), by_name.get(EXPIRED_EVENT)
+    hung_up, expired = by_name.get("HungUp") or by_name.get(RECORD_EVENT), by_name.get(EXPIRED_EVENT)
     if hung_up is not None:
         call.hangup_type = hung_up.payload.get("type", "")
         # Unknown HungUp types are kept in hangup_type; the call simply counts as ended.
@@ -270,20 +273,28 @@ def expire_stale_calls(now: datetime | None = None) -> int:
     closed = 0
     for call_pk in stale:
         call = db.session.get(Call, call_pk)
-        call_event = CallEvent(call_id=call.call_id, event=EXPIRED_EVENT, received_at=now,
-                               payload={"event": EXPIRED_EVENT, "call_id": call.call_id, "minutes": minutes})
-        try:
-            db.session.add(call_event)
-            db.session.flush()
-            derive_call(call)
-            db.session.commit()
-        except IntegrityError:  # another process expired it at the same moment
-            db.session.rollback()
-            continue
-        log.info("call %s closed without end event after %s minutes", call.call_id, minutes)
-        events.publish(call_event.id)
-        closed += 1
+        if add_synthetic_event(call, EXPIRED_EVENT, {"minutes": minutes}, now):
+            log.info("call %s closed without end event after %s minutes", call.call_id, minutes)
+            closed += 1
     return closed
+
+
+def add_synthetic_event(call: Call, event: str, fields: dict, received_at: datetime) -> bool:
+    """Store an event the app derived itself (expiry, call records) for `call`, re-derive the
+    call, commit and publish it like a webhook's; False when that event is stored already
+    (another process was quicker), which changes nothing."""
+    call_event = CallEvent(call_id=call.call_id, event=event, received_at=received_at,
+                           payload={"event": event, "call_id": call.call_id, **fields})
+    try:
+        db.session.add(call_event)
+        db.session.flush()
+        derive_call(call)
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        return False
+    events.publish(call_event.id)
+    return True
 
 
 def register_jobs(app, scheduler=None) -> None:
@@ -326,7 +337,8 @@ def journal_query(filters: JournalFilter, user_id: int, tz) -> Select:
     """The calls matching `filters`, newest first (`tz` = the user's zone for the date range)."""
     query = (
         select(Call).order_by(Call.started_at.desc(), Call.id.desc())
-        .options(selectinload(Call.user), selectinload(Call.notes).selectinload(PhoneNote.author))
+        .options(selectinload(Call.user), selectinload(Call.notes).selectinload(PhoneNote.author),
+                 selectinload(Call.voicemail))
     )
     if filters.mine:
         query = query.where(Call.user_id == user_id)

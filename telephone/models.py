@@ -425,6 +425,7 @@ class Call(db.Model):
         primaryjoin="Call.call_id == foreign(CallEvent.call_id)", order_by="CallEvent.id", viewonly=True
     )
     notes: Mapped[list[PhoneNote]] = relationship(back_populates="call")
+    voicemail: Mapped[Voicemail | None] = relationship(back_populates="call", passive_deletes=True)
 
 
 class CallEvent(db.Model):
@@ -446,8 +447,25 @@ class DismissedBanner(db.Model):
     """A call banner the user closed: it stays closed in every tab, after a reload and on other devices."""
 
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), primary_key=True)
-    call_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    call_id: Mapped[str] = mapped_column(String(128), primary_key=True, index=True)
     dismissed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Voicemail(db.Model):
+    """A mailbox recording of a call, downloaded from Placetel into the app's own storage.
+
+    The file lives under VOICEMAIL_DIR with a random name; Placetel's download URL
+    expires and is never stored.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_pk: Mapped[int] = mapped_column(ForeignKey("call.id", ondelete="CASCADE"), unique=True)
+    file_name: Mapped[str] = mapped_column(String(64), unique=True)
+    content_type: Mapped[str] = mapped_column(String(64), default="audio/mpeg")
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    stored_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+    call: Mapped[Call] = relationship(back_populates="voicemail")
 
 
 class PhoneNote(db.Model):

@@ -436,6 +436,16 @@ def _api_token() -> str:
     return token
 
 
+def api_token_set() -> bool:
+    """Whether an API token is stored and readable (for background jobs that need it; never raises)."""
+    from .crypto import SecretUnreadable
+
+    try:
+        return bool(site_settings.get("placetel.api_token").strip())
+    except SecretUnreadable:
+        return False
+
+
 def _request(method: str, path: str, payload: dict | None = None, params: dict | None = None) -> requests.Response:
     """Send one authorised request to the Placetel API; raise a PlacetelError unless it is 2xx."""
     token = _api_token()
@@ -480,17 +490,23 @@ MAX_SIP_USER_PAGES = 50
 SIP_USERS_CACHE_SECONDS = 60.0
 
 
-def _sip_users_page(page: int) -> list[dict]:
-    response = _request("GET", "/sip_users", params={"page": page, "per_page": SIP_USERS_PER_PAGE})
+def list_page(path: str, page: int, per_page: int, params: dict | None = None) -> list:
+    """One page of a paged list endpoint (`GET path?page=…&per_page=…`); raises PlacetelUnreachable
+    unless the answer is a JSON array."""
+    response = _request("GET", path, params={**(params or {}), "page": page, "per_page": per_page})
     try:
         body = response.json()
     except ValueError:
-        log.warning("Placetel GET /sip_users answered with invalid JSON")
+        log.warning("Placetel GET %s answered with invalid JSON", path)
         raise PlacetelUnreachable() from None
     if not isinstance(body, list):
-        log.warning("Placetel GET /sip_users answered with %s instead of a list", type(body).__name__)
+        log.warning("Placetel GET %s answered with %s instead of a list", path, type(body).__name__)
         raise PlacetelUnreachable()
     return body
+
+
+def _sip_users_page(page: int) -> list[dict]:
+    return list_page("/sip_users", page, SIP_USERS_PER_PAGE)
 
 
 def list_sip_users() -> list[SipUser]:

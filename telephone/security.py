@@ -13,6 +13,7 @@ CONTENT_SECURITY_POLICY = "; ".join([
     "script-src 'self'",
     "style-src 'self'",
     "img-src 'self' data:",
+    "media-src 'self'",  # voicemail recordings in the journal's <audio> player
     "connect-src 'self'",
     "worker-src 'self'",
     "object-src 'none'",

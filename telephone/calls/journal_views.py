@@ -6,7 +6,7 @@ from flask_babel import get_timezone
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from .. import journal
+from .. import journal, voicemail
 from ..extensions import db, htmx
 from ..models import Call
 from . import bp
@@ -50,7 +50,8 @@ def journal_page():
     args = {key: value for key, value in request.args.items() if key != "page" and value}
     template = "calls/_journal_list.html" if htmx and htmx.target == "journal-list" else "calls/journal.html"
     return render_template(template, form=form, page=page, args=args,
-                           open_missed=journal.calls_needing_callback(page.items))
+                           open_missed=journal.calls_needing_callback(page.items),
+                           audible=voicemail.audible_call_ids(page.items, current_user))
 
 
 @bp.post("/<int:call_pk>/done", endpoint="mark_done")

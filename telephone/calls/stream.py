@@ -84,7 +84,7 @@ def stream():
 def dismiss(call_id: str):
     """The close button of a banner: the call's banner stays closed for this user in every tab and
     on every device (the snapshot and replay of a connecting stream leave it out)."""
-    if len(call_id) > 64 or not banners.dismiss(current_user, call_id):
+    if len(call_id) > 128 or not banners.dismiss(current_user, call_id):
         abort(404)
     db.session.commit()
     return Response(status=204)

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 from flask import abort, current_app, request
 from werkzeug.datastructures import MultiDict
 
-from .. import journal, messages, placetel, public, routing
+from .. import journal, messages, placetel, public, routing, voicemail
 from ..extensions import csrf, db
 from . import bp
 
@@ -67,8 +67,9 @@ def _handle_notify():
         current_app.logger.info("Placetel notify refused: %s", exc)
         return _plain(str(exc), 400)
     decision = _route(notify)
-    journal.record_event(notify, {"routing": decision.note, "routing_message": messages.to_stored(decision.note),
-                                  "blocked": decision.blocked} if decision else None)
+    recorded = journal.record_event(notify, {"routing": decision.note, "routing_message": messages.to_stored(decision.note),
+                                             "blocked": decision.blocked} if decision else None)
+    voicemail.after_event(notify, recorded.created)  # a mailbox message is downloaded in the background
     if decision is not None:
         return decision.xml, 200, {"Content-Type": "application/xml; charset=utf-8"}
     return _plain("OK", 200)
