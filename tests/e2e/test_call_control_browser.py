@@ -1,14 +1,13 @@
 """Anrufsteuerung in a real browser: a rule with a wrong value, the fixed rule, its test, the block list."""
 from __future__ import annotations
 
-import re
 
 import pytest
 
 from ..calls_helpers import configure
-from ..conftest import PASSWORD, make_user
+from ..conftest import make_user
 from ..servers import running_server
-from .conftest import shots_dir
+from .conftest import log_in, shots_dir
 
 SHOTS = shots_dir("phones")
 VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
@@ -27,11 +26,7 @@ def server(app, database_url):
 @pytest.mark.parametrize("viewport", VIEWPORTS)
 def test_admin_builds_an_evening_rule_tests_it_and_blocks_a_number(browser, server, viewport):
     page = browser.new_context(locale="de-DE", viewport=VIEWPORTS[viewport]).new_page()
-    page.goto(f"{server}/login")
-    page.fill("input[name=username]", "chefin")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/addresses/"))
+    log_in(page, server, "chefin")
     page.goto(f"{server}/settings/routing")
     page.get_by_text("Noch keine Regeln").wait_for()
 

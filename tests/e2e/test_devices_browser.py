@@ -1,7 +1,6 @@
 """The admin's "Telefone & Geräte" page in a real browser, at desktop and phone width."""
 from __future__ import annotations
 
-import re
 
 import pytest
 import requests
@@ -10,9 +9,9 @@ from telephone import site_settings
 from telephone.extensions import db
 from telephone.phonebook.entries import ManualEntryData, save_manual
 
-from ..conftest import PASSWORD, make_user
+from ..conftest import make_user
 from ..servers import fake_placetel, running_server
-from .conftest import shots_dir
+from .conftest import log_in, shots_dir
 
 SHOTS = shots_dir("phones")
 VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
@@ -36,11 +35,7 @@ def test_admin_sets_up_desk_phones_and_pushes_to_placetel(browser, devices_serve
     context = browser.new_context(locale="de-DE", viewport=VIEWPORTS[viewport],
                                   permissions=["clipboard-read", "clipboard-write"])
     page = context.new_page()
-    page.goto(f"{base}/login")
-    page.fill("input[name=username]", "chefin")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/addresses/"))
+    log_in(page, base, "chefin")
     page.goto(f"{base}/settings/devices")
     assert page.locator("h1").inner_text() == "Telefone & Geräte"
 
