@@ -114,16 +114,19 @@ def plan_push() -> PushPlan:
     return plan
 
 
-def push_contacts(trigger: str = "manual") -> ContactPushRun:
-    """Push the difference to Placetel now; returns the finished run (status success or failed)."""
+def push_contacts(trigger: str = "manual", run_id: int | None = None) -> ContactPushRun:
+    """Push the difference to Placetel now; returns the finished run (status success or failed).
+
+    `run_id` is a run that `start_background_push` already recorded as running.
+    """
     if not site_settings.is_set("placetel.api_token"):
         raise PushRefused("Es ist kein Placetel-API-Token eingetragen.")
     if not _push_lock.acquire(blocking=False):
         raise PushRefused(ALREADY_RUNNING)
     try:
-        if _running_elsewhere():
+        if run_id is None and _running_elsewhere():
             raise PushRefused(ALREADY_RUNNING)
-        return _push(trigger)
+        return _push(trigger, run_id)
     finally:
         _push_lock.release()
 
@@ -135,10 +138,13 @@ def _running_elsewhere() -> bool:
         ContactPushRun.status == "running", ContactPushRun.started_at > since).limit(1)) is not None
 
 
-def _push(trigger: str) -> ContactPushRun:
+def _push(trigger: str, run_id: int | None) -> ContactPushRun:
+    run = db.session.get(ContactPushRun, run_id) if run_id is not None else None
+    if run is None:
+        run = ContactPushRun(trigger=trigger)
+        db.session.add(run)
     plan = plan_push()
-    run = ContactPushRun(trigger=trigger, total=plan.total, unchanged=plan.unchanged)
-    db.session.add(run)
+    run.total, run.unchanged = plan.total, plan.unchanged
     db.session.commit()
     try:
         for entry_id, payload, digest in plan.create:
@@ -204,24 +210,46 @@ def latest_run() -> ContactPushRun | None:
     return db.session.scalars(select(ContactPushRun).order_by(ContactPushRun.id.desc()).limit(1)).first()
 
 
-def start_background_push(trigger: str = "manual") -> threading.Thread:
-    """Push in a thread with its own app context; the page follows the run's progress."""
+def start_background_push(trigger: str = "manual") -> int:
+    """Record a running push and carry it out in a thread; returns the run's id at once.
+
+    The run exists before the answer goes out, so the page that follows shows it
+    running and polls until it ends. Raises PushRefused (no token, another push running).
+    """
+    if not site_settings.is_set("placetel.api_token"):
+        raise PushRefused("Es ist kein Placetel-API-Token eingetragen.")
+    if _running_elsewhere():
+        raise PushRefused(ALREADY_RUNNING)
+    run = ContactPushRun(trigger=trigger)
+    db.session.add(run)
+    db.session.commit()
+    run_id = run.id
     app = current_app._get_current_object()
 
-    def run() -> None:
+    def work() -> None:
         with app.app_context():
             try:
-                push_contacts(trigger)
+                push_contacts(trigger, run_id)
             except PushRefused as exc:
                 log.info("push to Placetel contacts skipped: %s", exc)
+                _end_unstarted(run_id, str(exc))
             except Exception:
                 log.exception("push to Placetel contacts failed")
+                _end_unstarted(run_id, "Interner Fehler bei der Übertragung.")
             finally:
                 db.session.remove()
 
-    thread = threading.Thread(target=run, name="placetel-contacts-push", daemon=True)
-    thread.start()
-    return thread
+    threading.Thread(target=work, name="placetel-contacts-push", daemon=True).start()
+    return run_id
+
+
+def _end_unstarted(run_id: int, reason: str) -> None:
+    """A recorded run that could not run ends as failed with the reason, not as "running" forever."""
+    db.session.rollback()
+    run = db.session.get(ContactPushRun, run_id)
+    if run is not None and run.status == "running":
+        run.status, run.error, run.finished_at = "failed", reason, utcnow()
+        db.session.commit()
 
 
 def push_after_sync() -> None:

@@ -222,3 +222,17 @@ def test_devices_page_previews_and_starts_a_push(client, auth, app, placetel_con
             thread.join(10)
     status = client.get("/settings/devices/push/status").text
     assert "erfolgreich" in status and "1 neu, 0 geändert, 0 gelöscht, 0 unverändert" in status
+
+
+def test_the_page_after_jetzt_uebertragen_already_shows_the_push_running(client, auth, app, placetel_contacts_api,
+                                                                         monkeypatch):
+    """The run is recorded before the answer goes out: the next page polls it, even if the thread is slow."""
+    started = []
+    monkeypatch.setattr(placetel_contacts, "push_contacts", lambda trigger, run_id: started.append(run_id))
+    add_entry(app, "Anna", "Schmidt", ("WORK", "06131 9876543"))
+    auth.login("admin", admin=True)
+    page = client.post("/settings/devices/push", follow_redirects=True).text
+    assert "Übertragung läuft" in page and 'hx-trigger="every 2s"' in page
+    assert "Noch nie übertragen." not in page
+    again = client.post("/settings/devices/push", follow_redirects=True).text
+    assert "Eine Übertragung läuft bereits." in again

@@ -110,8 +110,11 @@ def push_now():
     """Start a push in the background; the status fragment follows its progress."""
     if not site_settings.is_set("placetel.api_token"):
         flash(_("Bitte tragen Sie zuerst unter Einstellungen → Telefonie den Placetel-API-Token ein."), "error")
-    else:
+        return redirect(url_for("phones.devices"))
+    try:
         placetel_contacts.start_background_push("manual")
+    except placetel_contacts.PushRefused:
+        flash(_("Eine Übertragung läuft bereits."), "error")
     return redirect(url_for("phones.devices"))
 
 
