@@ -43,6 +43,10 @@ def init_app(app: Flask) -> None:
     app.extensions[EXTENSION_KEY] = Hub(app, make_bus(app.config.get("EVENT_BUS_URL")))
 
 
+# Put into a hub's inbox by Hub.close(); -1 (catch_up) and event ids are the other items
+STOP_DISPATCHER = -2
+
+
 class Hub:
     """Fans banners out to the streams of this process."""
 
@@ -103,6 +107,14 @@ class Hub:
         """After a bus reconnect: deliver the events this process may have missed."""
         self._inbox.put(-1)
 
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the dispatcher after the event in hand (tests, shutdown): no thread touches the database then."""
+        with self._lock:
+            dispatcher, self._dispatcher = self._dispatcher, None
+        if dispatcher is not None:
+            self._inbox.put(STOP_DISPATCHER)
+            dispatcher.join(timeout)
+
     def _dispatch_forever(self) -> None:
         next_heartbeat = time.monotonic() + self._heartbeat_seconds()
         next_session_check = time.monotonic() + self._session_check_seconds()
@@ -112,6 +124,8 @@ class Hub:
                 event_id = self._inbox.get(timeout=wait) if wait > 0 else None
             except queue.Empty:
                 continue
+            if event_id == STOP_DISPATCHER:
+                return
             try:
                 if event_id is None and time.monotonic() >= next_session_check:
                     next_session_check = time.monotonic() + self._session_check_seconds()

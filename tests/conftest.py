@@ -11,7 +11,7 @@ import re
 import pytest
 from sqlalchemy import create_engine, text
 
-from telephone import create_app
+from telephone import create_app, events
 from telephone.extensions import db
 from telephone.models import User
 
@@ -80,6 +80,7 @@ def app(database_url, request):
     app = create_app(test_config(database_url, **overrides))
     yield app
     with app.app_context():
+        events.hub().close()  # no banner dispatch or session check may touch the tables while they are emptied
         db.session.remove()
         _empty_tables()
         db.session.remove()
