@@ -2,7 +2,8 @@
 
 1. Fills a fresh database with N phonebook entries (two numbers each, through the
    sync engine as a CSV import would) and renders every directory format in-process
-   (`deskphones.render`, median and max of several runs).
+   (`deskphones.render`, median and max of several runs: a full render as after a phonebook
+   change, and the kept rendering while the phonebook is unchanged).
 2. Starts the production server command (gunicorn, gevent worker) on the same
    database and asks `GET /api/v1/cid` for known and unknown numbers, one request
    at a time on a kept-alive connection, beside `GET /healthz` in the same run.
@@ -70,9 +71,13 @@ def render_times(url: str, runs: int) -> dict[str, list[float]]:
         for format_name in deskphones.FORMATS:
             deskphones.render(format_name)  # warm-up: statements compiled, metadata loaded
             for _ in range(runs):
+                deskphones._rendered.clear()  # a full render, as after every phonebook change
                 start = time.perf_counter()
                 body = deskphones.render(format_name)
                 times.setdefault(format_name, []).append((time.perf_counter() - start) * 1000)
+                start = time.perf_counter()
+                deskphones.render(format_name)  # unchanged phonebook: the kept rendering
+                times.setdefault(format_name + "_cached", []).append((time.perf_counter() - start) * 1000)
             times[format_name + "_bytes"] = [len(body)]
     return times
 
@@ -110,10 +115,11 @@ def main() -> None:
               f"{os.cpu_count()} cores")
         token, known = fill(url, args.entries)
         times = render_times(url, args.runs)
-        print(f"{'directory':<12} {'median ms':>9} {'max ms':>7} {'size kB':>8}")
+        print(f"{'directory':<12} {'render median ms':>16} {'max ms':>7} {'unchanged ms':>12} {'size kB':>8}")
         for format_name in ("yealink", "snom", "grandstream", "fritzbox", "vcard"):
             values = times[format_name]
-            print(f"{format_name:<12} {statistics.median(values):>9.1f} {max(values):>7.1f} "
+            print(f"{format_name:<12} {statistics.median(values):>16.1f} {max(values):>7.1f} "
+                  f"{statistics.median(times[format_name + '_cached']):>12.1f} "
                   f"{times[format_name + '_bytes'][0] / 1024:>8.0f}")
         with running_server(url) as base:
             result = http_times(base, token, known, args.requests)
