@@ -52,6 +52,15 @@ def _prefix_e164(digits: str) -> str:
     return "+" + country + (digits[1:] if digits.startswith("0") else digits)
 
 
+def caller_key(raw: str | None) -> str | None:
+    """What the block list compares for a caller whose number `phonenumbers` finds invalid (spam often is):
+    its digits in E.164 form, `0900 0001234` → `+4990000001234`; None for anything that is no number."""
+    digits = re.sub(r"[\s/()-]", "", raw or "")
+    if not re.fullmatch(r"\+?[0-9]{%d,}" % MIN_PREFIX_DIGITS, digits):
+        return None
+    return _prefix_e164(digits)
+
+
 def add(text: str, reason: str = "", user: User | None = None) -> BlockedNumber:
     """Put a number or prefix on the block list (again: updates the reason); caller commits."""
     number, is_prefix = normalise(text)

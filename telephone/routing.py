@@ -54,7 +54,7 @@ def decide(from_number: str, to_number: str, at: datetime | None = None) -> Deci
     """
     caller = numbers.parse(from_number) if from_number and from_number != "anonymous" else None
     caller_e164 = caller.e164 if caller else None
-    blocked = block_list.match(caller_e164)
+    blocked = block_list.match(caller_e164 or (block_list.caller_key(from_number) if caller else None))
     if blocked is not None:
         return Decision(_response(Element("Reject", reason="busy")), messages.gettext("gesperrt"), blocked=True)
     rules = db.session.scalars(select(RoutingRule).where(RoutingRule.enabled)

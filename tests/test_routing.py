@@ -197,6 +197,15 @@ def test_block_list_numbers_and_prefixes_are_rejected_before_any_rule(office):
     assert decide(office, caller="+49305555556").rule.name == "alle"
 
 
+def test_block_list_also_catches_callers_whose_number_is_not_valid(office):
+    """Spam often comes from numbers phonenumbers calls invalid: the prefix still blocks them."""
+    with office.app_context():
+        block_list.add("0900*", "Mehrwertdienste")
+        db.session.commit()
+    decision = decide(office, caller="0900 0001234")
+    assert decision is not None and decision.blocked
+
+
 @pytest.mark.parametrize("text, message", [("", "Bitte eine Rufnummer"), ("09*", "zu kurz"), ("abc", "keine gültige"),
                                            ("09x*", "kein Nummernanfang")])
 def test_block_list_refuses_what_is_no_number(app, text, message):
