@@ -8,7 +8,7 @@ from .. import block_list, messages, routing, site_settings
 from ..auth.decorators import admin_required
 from ..extensions import db, htmx
 from ..models import BlockedNumber, RoutingRule
-from ..site_settings import InvalidSetting
+from ..settings.views import save_with_flash
 from . import bp
 from .forms import BlockForm, RuleForm, RuleTestForm
 
@@ -101,13 +101,8 @@ def rule_move(rule_id: int):
 @bp.post("/settings/routing/options")
 @admin_required
 def save_options():
-    try:
-        site_settings.save_all({"routing.holiday_state": request.form.get("holiday_state", ""),
-                                "routing.christmas_eve_closed": "1" if request.form.get("christmas") else "0"})
-    except InvalidSetting as exc:
-        flash(messages.reason(exc), "error")
-    else:
-        flash(_("Gespeichert."), "success")
+    save_with_flash({"routing.holiday_state": request.form.get("holiday_state", ""),
+                     "routing.christmas_eve_closed": "1" if request.form.get("christmas") else "0"})
     return redirect(url_for("call_control.index"))
 
 

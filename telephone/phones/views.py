@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 
 from .. import device_access, deskphones, placetel_contacts, public, site_settings
 from ..auth.decorators import admin_required
-from ..site_settings import InvalidSetting
+from ..settings.views import save_with_flash
 from . import bp
 
 # URL file name → (format, Content-Type)
@@ -86,13 +86,8 @@ def renew_token():
 @admin_required
 def save_options():
     """What the directories contain, and whether every phonebook sync pushes to Placetel."""
-    try:
-        site_settings.save_all({"phones.directory_scope": request.form.get("scope", ""),
-                                "placetel.push_contacts": "1" if request.form.get("push_after_sync") else "0"})
-    except InvalidSetting as exc:
-        flash(str(exc), "error")
-    else:
-        flash(_("Gespeichert."), "success")
+    save_with_flash({"phones.directory_scope": request.form.get("scope", ""),
+                     "placetel.push_contacts": "1" if request.form.get("push_after_sync") else "0"})
     return redirect(url_for("phones.devices"))
 
 

@@ -7,7 +7,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from .. import placetel, sip_accounts, site_settings
+from .. import messages, placetel, sip_accounts, site_settings
 from ..auth.accounts import UserExists, create_user, one_time_password
 from ..auth.decorators import admin_required
 from ..extensions import db
@@ -172,3 +172,14 @@ def telephony_test_connection():
     except placetel.PlacetelError as exc:
         return render_template("settings/_connection_result.html", error=exc.message_for(current_user), report=None)
     return render_template("settings/_connection_result.html", error=None, report=report)
+
+
+def save_with_flash(values: dict[str, str]) -> bool:
+    """Store several settings from a form (all or none) and flash the outcome in the reader's language."""
+    try:
+        site_settings.save_all(values)
+    except site_settings.InvalidSetting as exc:
+        flash(messages.reason(exc), "error")
+        return False
+    flash(_("Gespeichert."), "success")
+    return True
