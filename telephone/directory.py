@@ -5,12 +5,12 @@ contact persons, addresses and company phonebook entries alike.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from sqlalchemy import func, literal, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import aliased, contains_eager
 
+from .search import matching, terms
 from .extensions import db
 from .models import Address, ContactPerson, PhonebookEntry, PhoneNumber
 from .numbers import Match, _match_for
@@ -27,28 +27,13 @@ class DirectoryEntry:
     owner: Match
 
 
-def _digit_patterns(query: str) -> list[str]:
-    """Digit strings to look for in E.164 numbers: `0221 12` also finds `+4922112…`."""
-    digits = re.sub(r"\D", "", query)
-    if len(digits) < 3:
-        return []
-    patterns = [digits]
-    if digits.startswith("00"):
-        patterns.append(digits[2:])
-    elif digits.startswith("0"):
-        patterns.append(digits[1:])
-    return patterns
-
-
 def search(query: str, page: int = 1, per_page: int = 25):
-    """A page (Flask-SQLAlchemy Pagination) of DirectoryEntry matching `query` in name, company or number.
+    """A page (Flask-SQLAlchemy Pagination) of DirectoryEntry matching `query` (see `search`).
 
     The owners (contact person with its company, address, phonebook entry) are
     loaded by the same query and described like caller lookup matches.
     """
     owner_address = aliased(Address)  # the company of a contact person
-    name = func.coalesce(ContactPerson.name, Address.name, PhonebookEntry.display_name, literal(""))
-    company = func.coalesce(owner_address.name, Address.company, PhonebookEntry.company, literal(""))
     statement = (
         select(PhoneNumber)
         .outerjoin(PhoneNumber.contact_person)
@@ -62,13 +47,20 @@ def search(query: str, page: int = 1, per_page: int = 25):
         )
         .where(PhoneNumber.kind.in_(CALLABLE_KINDS))
     )
-    if query:
-        text = query.lower()
-        conditions = [func.lower(column).contains(text, autoescape=True)
-                      for column in (name, company, PhoneNumber.raw)]
-        conditions += [PhoneNumber.e164.like(f"%{digits}%") for digits in _digit_patterns(query)]
-        statement = statement.where(or_(*conditions))
-    statement = statement.order_by(func.lower(name), PhoneNumber.kind, PhoneNumber.id)
+    found = terms(query)
+    if found:
+        owners = [matching(model.__tablename__, model.id, model.search_text, found)
+                  for model in (ContactPerson, Address, PhonebookEntry)]
+        statement = statement.where(or_(
+            and_(PhoneNumber.contact_person_id.is_not(None), owners[0]),
+            and_(PhoneNumber.address_id.is_not(None), owners[1]),
+            and_(PhoneNumber.phonebook_entry_id.is_not(None), owners[2]),
+        ))
+        if found.number:  # the owner has the number: list that number, not all of the owner's
+            statement = statement.where(or_(PhoneNumber.e164.contains(found.number, autoescape=True),
+                                            PhoneNumber.raw.contains(found.number, autoescape=True)))
+    sort = func.coalesce(ContactPerson.sort_key, Address.sort_key, PhonebookEntry.sort_name)
+    statement = statement.order_by(sort, PhoneNumber.kind, PhoneNumber.id)
     result = db.paginate(statement, page=page, per_page=per_page, error_out=False)
     # Same description as a caller lookup match; every index row has exactly one owner.
     result.items = [DirectoryEntry(row, owner) for row in result.items if (owner := _match_for(row))]

@@ -7,7 +7,7 @@ from flask_babel import format_date
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from . import numbers
+from . import numbers, search
 from .extensions import db
 from .i18n import as_aware
 from .models import Address, Call, ContactPerson, PhonebookEntry, PhoneNote, User
@@ -89,8 +89,10 @@ def search_targets(query: str, exclude: set[str] = frozenset()) -> list[NoteTarg
         return []
     addresses = db.session.scalars(address_search(query).limit(TARGET_SEARCH_LIMIT)).all()
     people = db.session.scalars(
-        select(ContactPerson).join(ContactPerson.address).where(ContactPerson.name.icontains(query, autoescape=True))
-        .order_by(ContactPerson.name, ContactPerson.id).limit(TARGET_SEARCH_LIMIT)
+        select(ContactPerson).join(ContactPerson.address)
+        .where(search.matching(ContactPerson.__tablename__, ContactPerson.id, ContactPerson.search_text,
+                               search.terms(query)))
+        .order_by(ContactPerson.sort_key, ContactPerson.id).limit(TARGET_SEARCH_LIMIT)
     ).all()
     entries = db.session.scalars(phonebook_search(query).limit(TARGET_SEARCH_LIMIT)).unique().all()
     found = ([address_target(a) for a in addresses] + [contact_target(p) for p in people]

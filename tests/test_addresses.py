@@ -373,7 +373,8 @@ def search(client, query: str) -> list[str]:
 
 def test_list_is_sorted_by_name(client, auth, address_book):
     auth.login("anna")
-    assert search(client, "") == ["Erika Weber", "Müller GmbH", "Zebra AG"]
+    # German phonebook order: companies by name, persons by surname (Erika Weber under W)
+    assert search(client, "") == ["Müller GmbH", "Erika Weber", "Zebra AG"]
 
 
 @pytest.mark.parametrize(("query", "expected"), [
