@@ -35,8 +35,9 @@ def _contact_or_404(address: Address, contact_id: int) -> ContactPerson:
 def index():
     query = request.args.get("q", "").strip()
     page = book.search(query, request.args.get("page", 1, type=int), current_app.config["PAGE_SIZE"])
+    matched = {address.id: book.matched_contacts(address, query) for address in page.items} if query else {}
     template = "addresses/_list.html" if htmx and htmx.target == LIST_TARGET else "addresses/index.html"
-    return render_template(template, page=page, query=query, list_target=LIST_TARGET)
+    return render_template(template, page=page, query=query, matched=matched, list_target=LIST_TARGET)
 
 
 @bp.get("/<int:address_id>")
