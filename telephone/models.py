@@ -213,7 +213,7 @@ class Address(db.Model):
     account_manager: Mapped[User | None] = relationship()
     contacts: Mapped[list[ContactPerson]] = relationship(
         back_populates="address", cascade="all, delete-orphan",
-        order_by="[ContactPerson.last_name, ContactPerson.first_name, ContactPerson.id]"
+        order_by="[ContactPerson.sort_key, ContactPerson.id]"
     )
     numbers: Mapped[list[PhoneNumber]] = relationship(
         back_populates="address", cascade="all, delete-orphan"
