@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import func, literal, or_, select
+from sqlalchemy import Select, func, literal, or_, select
 from sqlalchemy.orm import aliased, contains_eager
 
 from .extensions import db
@@ -40,23 +40,26 @@ def _digit_patterns(query: str) -> list[str]:
     return patterns
 
 
-def search(query: str, page: int = 1, per_page: int = 25):
-    """A page (Flask-SQLAlchemy Pagination) of DirectoryEntry matching `query` in name, company or number.
+# The owner of a number as the directory names it: contact person (with its company), address or
+# phonebook entry; every index row has exactly one owner.
+OWNER_ADDRESS = aliased(Address, name="owner_address")  # the company of a contact person
+OWNER_NAME = func.coalesce(ContactPerson.name, Address.name, PhonebookEntry.display_name, literal(""))
+OWNER_COMPANY = func.coalesce(OWNER_ADDRESS.name, Address.company, PhonebookEntry.company, literal(""))
+# The directory's order (the last key unique, for keyset paging: telephone/paging.py).
+ORDER = (func.lower(OWNER_NAME), PhoneNumber.kind, PhoneNumber.id)
 
-    The owners (contact person with its company, address, phonebook entry) are
-    loaded by the same query and described like caller lookup matches.
-    """
-    owner_address = aliased(Address)  # the company of a contact person
-    name = func.coalesce(ContactPerson.name, Address.name, PhonebookEntry.display_name, literal(""))
-    company = func.coalesce(owner_address.name, Address.company, PhonebookEntry.company, literal(""))
+
+def search(query: str) -> Select:
+    """The callable numbers matching `query` in name, company or number, unordered (the list sorts
+    by ORDER), each with its owner loaded by the same query (see `entries`)."""
     statement = (
         select(PhoneNumber)
         .outerjoin(PhoneNumber.contact_person)
-        .outerjoin(owner_address, ContactPerson.address_id == owner_address.id)
+        .outerjoin(OWNER_ADDRESS, ContactPerson.address_id == OWNER_ADDRESS.id)
         .outerjoin(PhoneNumber.address)
         .outerjoin(PhoneNumber.phonebook_entry)
         .options(
-            contains_eager(PhoneNumber.contact_person).contains_eager(ContactPerson.address.of_type(owner_address)),
+            contains_eager(PhoneNumber.contact_person).contains_eager(ContactPerson.address.of_type(OWNER_ADDRESS)),
             contains_eager(PhoneNumber.address),
             contains_eager(PhoneNumber.phonebook_entry),
         )
@@ -65,11 +68,12 @@ def search(query: str, page: int = 1, per_page: int = 25):
     if query:
         text = query.lower()
         conditions = [func.lower(column).contains(text, autoescape=True)
-                      for column in (name, company, PhoneNumber.raw)]
+                      for column in (OWNER_NAME, OWNER_COMPANY, PhoneNumber.raw)]
         conditions += [PhoneNumber.e164.like(f"%{digits}%") for digits in _digit_patterns(query)]
         statement = statement.where(or_(*conditions))
-    statement = statement.order_by(func.lower(name), PhoneNumber.kind, PhoneNumber.id)
-    result = db.paginate(statement, page=page, per_page=per_page, error_out=False)
-    # Same description as a caller lookup match; every index row has exactly one owner.
-    result.items = [DirectoryEntry(row, owner) for row in result.items if (owner := _match_for(row))]
-    return result
+    return statement
+
+
+def entries(rows: list[PhoneNumber]) -> list[DirectoryEntry]:
+    """The directory's rows with their owners described like caller lookup matches."""
+    return [DirectoryEntry(row, owner) for row in rows if (owner := _match_for(row))]

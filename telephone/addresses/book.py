@@ -248,16 +248,19 @@ def _contains(column, text: str):
     return func.lower(column).contains(text.lower(), autoescape=True)
 
 
+# The address list's order (the last key unique, for keyset paging: telephone/paging.py).
+LIST_ORDER = (func.lower(Address.name), Address.id)
+
+
 def search_query(query: str = "") -> Select:
-    """Addresses matching `query`, ordered by name.
+    """Addresses matching `query`, unordered (the list sorts by LIST_ORDER).
 
     Text is matched case-insensitively in name, company and contact person
     names; a number in any notation (national, +49, 0049, +49 (0)…) matches
     the lookup index of the address and of its contact persons, also while it
     is being typed (prefix of the stored number).
     """
-    statement = select(Address).options(selectinload(Address.numbers)).order_by(func.lower(Address.name),
-                                                                               Address.id)
+    statement = select(Address).options(selectinload(Address.numbers))
     query = " ".join(query.split())
     if not query:
         return statement
@@ -278,11 +281,6 @@ def search_query(query: str = "") -> Select:
                        ContactPerson.address_id == Address.id, number_match)
     )
     return statement.where(or_(*conditions))
-
-
-def search(query: str = "", page: int = 1, per_page: int = 25):
-    """One page (Flask-SQLAlchemy Pagination) of `search_query(query)`; pages past the end are empty."""
-    return db.paginate(search_query(query), page=max(page, 1), per_page=per_page, error_out=False)
 
 
 def load_address(address_id: int) -> Address | None:

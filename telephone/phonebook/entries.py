@@ -23,8 +23,12 @@ class ReadOnlyEntry(Exception):
     """Synced entries belong to their source and cannot be changed by hand."""
 
 
+# The phonebook list's order (the last key unique, for keyset paging: telephone/paging.py).
+LIST_ORDER = (PhonebookEntry.sort_name, PhonebookEntry.id)
+
+
 def search_statement(query: str = "") -> Select:
-    """All entries (synced and manual together) in alphabetical order, filtered by `query`.
+    """All entries (synced and manual together) matching `query`, unordered (the list sorts by LIST_ORDER).
 
     The query matches names (each word, case and umlauts ignored) or numbers in
     any notation: E.164 prefix through the number index, or the digits typed.
@@ -47,7 +51,7 @@ def search_statement(query: str = "") -> Select:
                 select(PhoneNumber.phonebook_entry_id).where(PhoneNumber.phonebook_entry_id.is_not(None),
                                                              or_(*number_hits))))
         statement = statement.where(or_(*conditions))
-    return statement.order_by(PhonebookEntry.sort_name, PhonebookEntry.display_name, PhonebookEntry.id)
+    return statement
 
 
 @dataclass
