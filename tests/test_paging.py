@@ -127,13 +127,12 @@ def test_a_changed_cursor_gives_the_first_page(addresses, change):
 
 def test_signed_values_of_the_wrong_shape_give_the_first_page(addresses):
     """Only what the app signed is read back, and only with the keys it was made for."""
-    keys = paging._keys(LIST_ORDER)
     for values in (["Bäcker"], ["Bäcker", 2, 3], {"name": "Bäcker"}, ["Bäcker", {"x": 1}], [None, 2]):
-        cursor = paging._serializer(keys).dumps(values)
+        cursor = paging._serializer(LIST_ORDER).dumps(values)
         assert names(paginate(select(Address), LIST_ORDER, Position(after=cursor), 3))[0] == "Apotheke am Dom"
-    journal_cursor = paging.encode_cursor(paging._keys(JOURNAL_ORDER), [datetime(2026, 1, 1), 5])
-    assert paging.decode_cursor(keys, journal_cursor) is None
-    assert paging.decode_cursor(paging._keys(JOURNAL_ORDER), journal_cursor) == [datetime(2026, 1, 1), 5]
+    journal_cursor = paging.encode_cursor(JOURNAL_ORDER, [datetime(2026, 1, 1), 5])
+    assert paging.decode_cursor(LIST_ORDER, journal_cursor) is None
+    assert paging.decode_cursor(JOURNAL_ORDER, journal_cursor) == [datetime(2026, 1, 1), 5]
 
 
 def test_rows_gone_meanwhile(addresses):
