@@ -151,8 +151,10 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(call_control_bp)
 
     from .i18n import register_template_helpers
+    from .paging import page_url
 
     register_template_helpers(app)
+    app.add_template_global(page_url, "page_url")
 
 
 def _register_cli(app: Flask) -> None:

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import aliased, contains_eager
 
 from .search import matching, terms
-from .extensions import db
 from .models import Address, ContactPerson, PhonebookEntry, PhoneNumber
 from .numbers import Match, _match_for
 
@@ -27,21 +26,25 @@ class DirectoryEntry:
     owner: Match
 
 
-def search(query: str, page: int = 1, per_page: int = 25):
-    """A page (Flask-SQLAlchemy Pagination) of DirectoryEntry matching `query` (see `search`).
+# The owner of a number as the directory names it: contact person (with its company), address or
+# phonebook entry; every index row has exactly one owner.
+OWNER_ADDRESS = aliased(Address, name="owner_address")  # the company of a contact person
+# The directory's order: the owners' German sort keys (the last key unique, for keyset paging).
+ORDER = (func.coalesce(ContactPerson.sort_key, Address.sort_key, PhonebookEntry.sort_name), PhoneNumber.kind,
+         PhoneNumber.id)
 
-    The owners (contact person with its company, address, phonebook entry) are
-    loaded by the same query and described like caller lookup matches.
-    """
-    owner_address = aliased(Address)  # the company of a contact person
+
+def search(query: str) -> Select:
+    """The callable numbers matching `query` (see `search`), unordered (the list sorts by ORDER), each
+    with its owner loaded by the same query (see `entries`)."""
     statement = (
         select(PhoneNumber)
         .outerjoin(PhoneNumber.contact_person)
-        .outerjoin(owner_address, ContactPerson.address_id == owner_address.id)
+        .outerjoin(OWNER_ADDRESS, ContactPerson.address_id == OWNER_ADDRESS.id)
         .outerjoin(PhoneNumber.address)
         .outerjoin(PhoneNumber.phonebook_entry)
         .options(
-            contains_eager(PhoneNumber.contact_person).contains_eager(ContactPerson.address.of_type(owner_address)),
+            contains_eager(PhoneNumber.contact_person).contains_eager(ContactPerson.address.of_type(OWNER_ADDRESS)),
             contains_eager(PhoneNumber.address),
             contains_eager(PhoneNumber.phonebook_entry),
         )
@@ -59,9 +62,9 @@ def search(query: str, page: int = 1, per_page: int = 25):
         if found.number:  # the owner has the number: list that number, not all of the owner's
             statement = statement.where(or_(PhoneNumber.e164.contains(found.number, autoescape=True),
                                             PhoneNumber.raw.contains(found.number, autoescape=True)))
-    sort = func.coalesce(ContactPerson.sort_key, Address.sort_key, PhonebookEntry.sort_name)
-    statement = statement.order_by(sort, PhoneNumber.kind, PhoneNumber.id)
-    result = db.paginate(statement, page=page, per_page=per_page, error_out=False)
-    # Same description as a caller lookup match; every index row has exactly one owner.
-    result.items = [DirectoryEntry(row, owner) for row in result.items if (owner := _match_for(row))]
-    return result
+    return statement
+
+
+def entries(rows: list[PhoneNumber]) -> list[DirectoryEntry]:
+    """The directory's rows with their owners described like caller lookup matches."""
+    return [DirectoryEntry(row, owner) for row in rows if (owner := _match_for(row))]

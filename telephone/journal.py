@@ -333,10 +333,15 @@ def local_day_start(day: date, tz) -> datetime:
     return aware.astimezone(timezone.utc).replace(tzinfo=None)
 
 
+# The journal's order, newest first (the last key unique, for keyset paging: telephone/paging.py).
+JOURNAL_ORDER = (Call.started_at.desc(), Call.id.desc())
+
+
 def journal_query(filters: JournalFilter, user_id: int, tz) -> Select:
-    """The calls matching `filters`, newest first (`tz` = the user's zone for the date range)."""
+    """The calls matching `filters`, unordered (the journal sorts by JOURNAL_ORDER; `tz` = the user's
+    zone for the date range)."""
     query = (
-        select(Call).order_by(Call.started_at.desc(), Call.id.desc())
+        select(Call)
         .options(selectinload(Call.user), selectinload(Call.notes).selectinload(PhoneNote.author),
                  selectinload(Call.voicemail))
     )

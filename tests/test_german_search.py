@@ -120,7 +120,7 @@ def test_one_rule_for_typed_numbers_in_all_four_searches(app, german_book, query
         db.session.commit()
         addresses = [a.name for a in db.session.scalars(search_address(query))]
         phonebook = [e.display_name for e in db.session.scalars(entries.search_statement(query)).unique()]
-        numbers = {entry.owner.name for entry in directory.search(query).items}
+        numbers = {entry.owner.name for entry in directory.entries(db.session.scalars(directory.search(query)).all())}
         calls = [c.call_id for c in db.session.scalars(journal_query(JournalFilter(search=query), 0, timezone.utc))]
     full = re.sub(r"\D", "", query).endswith("567")
     assert addresses == ["Öztürk Handel GmbH"]

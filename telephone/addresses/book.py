@@ -15,7 +15,7 @@ from sqlalchemy.orm import selectinload
 from .. import numbers, search_documents
 from ..search import Terms, matching, terms
 from ..extensions import db
-from ..models import Address, AddressKind, ContactPerson, PhoneNumber
+from ..models import Address, AddressKind, ContactPerson
 
 # The editable fields of each model, in form and CSV order.
 ADDRESS_FIELDS = ("kind", "customer_number", "name", "company", "street", "postcode", "city", "country", "email",
@@ -243,8 +243,14 @@ def delete_contact(contact: ContactPerson) -> None:
 # --------------------------------------------------------------------------- search
 
 
+# The address list's order: German phonebook order, indexed (the last key unique, for keyset paging:
+# telephone/paging.py).
+LIST_ORDER = (Address.sort_key, Address.id)
+
+
 def search_query(query: str = "") -> Select:
-    """Addresses matching `query`, in German list order (companies by name, persons by surname).
+    """Addresses matching `query`, unordered (the list sorts by LIST_ORDER: companies by name,
+    persons by surname).
 
     Every word must be found (folded: case, accents, umlauts and their spellings,
     ß) in the name, company, customer number, street, postcode, city, e-mail or
@@ -252,7 +258,7 @@ def search_query(query: str = "") -> Select:
     persons; a number in any notation matches the digits of their numbers (the
     rule of `search.number_digits`). Served by the search index, never a scan.
     """
-    statement = select(Address).options(selectinload(Address.numbers)).order_by(Address.sort_key, Address.id)
+    statement = select(Address).options(selectinload(Address.numbers))
     found = terms(query)
     if not found:
         return statement
@@ -268,11 +274,6 @@ def matched_contacts(address: Address, query: str) -> list[ContactPerson]:
     if not missing.words:
         return []
     return [contact for contact in address.contacts if missing.found_in(contact.search_text)]
-
-
-def search(query: str = "", page: int = 1, per_page: int = 25):
-    """One page (Flask-SQLAlchemy Pagination) of `search_query(query)`; pages past the end are empty."""
-    return db.paginate(search_query(query), page=max(page, 1), per_page=per_page, error_out=False)
 
 
 def load_address(address_id: int) -> Address | None:

@@ -10,8 +10,8 @@ from sqlalchemy.orm import joinedload
 
 from .. import numbers, search
 from ..extensions import db
-from ..models import PhonebookEntry, PhoneNumber
-from ..sync.normalize import KIND_BY_TYPE, sort_key
+from ..models import PhonebookEntry
+from ..sync.normalize import KIND_BY_TYPE
 
 # Form field of a manual entry → phone type of a record
 PHONE_FIELDS = {"work_phones": "WORK", "mobile_phones": "MOBILE", "fax_phones": "WORK_FAX"}
@@ -23,8 +23,13 @@ class ReadOnlyEntry(Exception):
     """Synced entries belong to their source and cannot be changed by hand."""
 
 
+# The phonebook list's order (the last key unique, for keyset paging: telephone/paging.py).
+LIST_ORDER = (PhonebookEntry.sort_name, PhonebookEntry.id)
+
+
 def search_statement(query: str = "") -> Select:
-    """All entries (synced and manual together) in German list order, filtered by `query`.
+    """All entries (synced and manual together) matching `query`, unordered (the list sorts by
+    LIST_ORDER: German phonebook order, persons by surname).
 
     Every word must be found (folded like the address search) in the names,
     company or job title; a number in any notation matches the digits of the
@@ -35,7 +40,7 @@ def search_statement(query: str = "") -> Select:
     if found:
         statement = statement.where(search.matching(PhonebookEntry.__tablename__, PhonebookEntry.id,
                                                     PhonebookEntry.search_text, found))
-    return statement.order_by(PhonebookEntry.sort_name, PhonebookEntry.id)
+    return statement
 
 
 @dataclass
