@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from .models import Address, ContactPerson, PhonebookEntry, PhoneNumber
+from .models import Address, AddressKind, ContactPerson, PhonebookEntry, PhoneNumber
 from .search import document
 from .sync.normalize import sort_key
 
@@ -31,7 +31,7 @@ def _numbers(rows: Iterable[PhoneNumber]) -> list[tuple[str, str | None]]:
 
 def address_sort_key(address: Address) -> str:
     """Companies by name, persons by surname ("Dr. Thomas Groß" under G)."""
-    if address.is_company:
+    if address.kind != AddressKind.PERSON.value:  # a company (also while kind is still the column default)
         return sort_key(address.name)[:SORT_KEY_LENGTH]
     from .addresses.book import split_name  # the address master's name rules
 

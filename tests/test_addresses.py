@@ -432,7 +432,7 @@ def test_empty_search_offers_to_create_with_number(client, auth, address_book):
 def test_pagination(client, auth, app):
     app.config["PAGE_SIZE"] = 2
     for name in ("Anton", "Berta", "Cäsar", "Dora", "Emil"):
-        create_address(app, name=name, phone="", fax="")
+        create_address(app, name=name, phone="", fax="", city="")
     auth.login("anna")
     first = client.get("/addresses/").text
     assert listed_names(first) == ["Anton", "Berta"]
