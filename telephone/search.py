@@ -34,8 +34,6 @@ _NUMBER_QUERY = re.compile(r"^\+?[\d\s()/.\-]*\d[\d\s()/.\-]*$")
 MIN_NUMBER_DIGITS = 3
 # Terms shorter than this cannot use the trigram index; they filter what the others found.
 TRIGRAM = 3
-# How many matches are counted at most ("mehr als 100 Treffer").
-COUNT_LIMIT = 100
 
 
 def fold(value: str | None) -> str:
