@@ -21,12 +21,14 @@ def available(connection: Connection) -> bool:
 
 
 def reserve_ids(connection: Connection, table: Table, count: int) -> list[int]:
-    """`count` new values of the sequence behind `table.id`, ascending, in one query."""
+    """`count` new values of the sequence behind the table's primary key, ascending, in one query."""
     if count <= 0:
         return []
+    (key,) = table.primary_key.columns
     return sorted(connection.execute(text(
-        "SELECT nextval(sequence.name::regclass) FROM (SELECT pg_get_serial_sequence(:table, 'id') AS name) "
-        "AS sequence CROSS JOIN generate_series(1, :count)"), {"table": table.name, "count": count}).scalars())
+        "SELECT nextval(sequence.name::regclass) FROM (SELECT pg_get_serial_sequence(:table, :key) AS name) "
+        "AS sequence CROSS JOIN generate_series(1, :count)"),
+        {"table": table.name, "key": key.name, "count": count}).scalars())
 
 
 def insert(connection: Connection, table: Table, rows: Iterable[dict]) -> int:
