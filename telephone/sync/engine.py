@@ -27,7 +27,8 @@ from ..extensions import db
 from ..models import PhonebookEntry, PhoneNumber, SyncRun, SyncSource, utcnow
 from . import liveness, pg_copy, sources  # noqa: F401  (sources registers every source type)
 from .base import EMAIL_TYPES, GENDERS, PHONE_TYPES, Problem, Record, Source, SourceError, source_class
-from .normalize import KIND_BY_TYPE, NumberCache, content_hash, sort_key
+from ..search_documents import phonebook_entry_keys
+from .normalize import KIND_BY_TYPE, NumberCache, content_hash
 
 log = logging.getLogger(__name__)
 _E164 = re.compile(r"^\+[1-9][0-9]{5,14}$")
@@ -560,7 +561,8 @@ def _entry_params(source_id: int, row: tuple, now) -> dict:
     emails, numbers_ = params["emails"], row[_NUMBERS]
     params["emails"] = [{"type": emails[i], "address": emails[i + 1]} for i in range(0, len(emails), 2)]
     params["phones"] = [{"type": numbers_[i], "number": numbers_[i + 1]} for i in range(0, len(numbers_), 3)]
-    params["sort_name"] = sort_key(params["display_name"])
+    params.update(phonebook_entry_keys(params, [(numbers_[i + 1], numbers_[i + 2])
+                                                for i in range(0, len(numbers_), 3)]))
     params["source_id"] = source_id
     params["updated_at"] = now
     if entry_id is None:
