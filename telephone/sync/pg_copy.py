@@ -11,7 +11,6 @@ from __future__ import annotations
 from itertools import chain
 from typing import Any, Callable, Iterable, Iterator
 
-from psycopg import sql
 from sqlalchemy import ARRAY, Column, Connection, Table, any_, bindparam, delete, text
 
 
@@ -37,7 +36,7 @@ def insert(connection: Connection, table: Table, rows: Iterable[dict]) -> int:
     if peeked is None:
         return 0
     columns, rows = peeked
-    return _copy(connection, table, table.name, columns, rows)
+    return _copy(connection, table, connection.dialect.identifier_preparer.quote(table.name), columns, rows)
 
 
 def update(connection: Connection, table: Table, rows: Iterable[dict], key: str = "id") -> int:
@@ -47,19 +46,16 @@ def update(connection: Connection, table: Table, rows: Iterable[dict], key: str 
     if peeked is None:
         return 0
     columns, rows = peeked
-    temporary = f"copy_{table.name}"
+    quote = connection.dialect.identifier_preparer.quote
+    temporary, names = quote(f"copy_{table.name}"), ", ".join(map(quote, columns))
     # Dropped below; ON COMMIT DROP in case a failure leaves the transaction to the caller's rollback
-    connection.exec_driver_sql(_compose(connection, sql.SQL(
-        "CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
-        sql.Identifier(temporary), _names(columns), sql.Identifier(table.name))))
+    connection.exec_driver_sql(f"CREATE TEMPORARY TABLE {temporary} ON COMMIT DROP AS "
+                               f"SELECT {names} FROM {quote(table.name)} WITH NO DATA")
     count = _copy(connection, table, temporary, columns, rows)
-    assignments = sql.SQL(", ").join(sql.SQL("{} = source.{}").format(sql.Identifier(name), sql.Identifier(name))
-                                     for name in columns if name != key)
-    connection.exec_driver_sql(_compose(connection, sql.SQL(
-        "UPDATE {} AS target SET {} FROM {} AS source WHERE target.{} = source.{}").format(
-        sql.Identifier(table.name), assignments, sql.Identifier(temporary), sql.Identifier(key),
-        sql.Identifier(key))))
-    connection.exec_driver_sql(_compose(connection, sql.SQL("DROP TABLE {}").format(sql.Identifier(temporary))))
+    assignments = ", ".join(f"{quote(name)} = source.{quote(name)}" for name in columns if name != key)
+    connection.exec_driver_sql(f"UPDATE {quote(table.name)} AS target SET {assignments} FROM {temporary} AS source "
+                               f"WHERE target.{quote(key)} = source.{quote(key)}")
+    connection.exec_driver_sql(f"DROP TABLE {temporary}")
     return count
 
 
@@ -71,11 +67,11 @@ def delete_in(connection: Connection, column: Column, values: list) -> None:
 
 
 def _copy(connection: Connection, table: Table, target: str, columns: list[str], rows: Iterable[dict]) -> int:
+    """COPY the rows' values of `columns` (converted as the types of `table` convert them) into `target` (quoted)."""
     dialect = connection.dialect
     converters = [(index, convert) for index, name in enumerate(columns)
                   if (convert := _converter(table.c[name], dialect)) is not None]
-    statement = _compose(connection, sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(target),
-                                                                               _names(columns)))
+    statement = f"COPY {target} ({', '.join(map(dialect.identifier_preparer.quote, columns))}) FROM STDIN"
     count = 0
     driver = connection.connection.driver_connection
     with driver.cursor() as cursor, cursor.copy(statement) as copy:
@@ -100,11 +96,3 @@ def _peek(rows: Iterable[dict]) -> tuple[list[str], Iterator[dict]] | None:
     if first is None:
         return None
     return list(first), chain([first], rows)
-
-
-def _names(columns: list[str]) -> sql.Composed:
-    return sql.SQL(", ").join(sql.Identifier(name) for name in columns)
-
-
-def _compose(connection: Connection, statement: sql.Composable) -> str:
-    return statement.as_string(connection.connection.driver_connection)
