@@ -623,10 +623,9 @@ def _copy_difference(connection, source_id: int, new_rows: list, changed_rows: l
     new_ids = pg_copy.reserve_ids(connection, entries, len(new_rows))
     pg_copy.insert(connection, entries, ({**_entry_params(source_id, row, now), "id": entry_id}
                                          for row, entry_id in zip(_rows(new_rows), new_ids)))
-    pg_copy.insert(connection, phone_numbers, (
-        number for row, entry_id in chain(((row, row[0]) for row in _rows(changed_rows)),
-                                          zip(_rows(new_rows), new_ids))
-        for number in _index_params(entry_id, row[_NUMBERS])))
+    owned = chain(((row, row[0]) for row in _rows(changed_rows)), zip(_rows(new_rows), new_ids))
+    pg_copy.insert(connection, phone_numbers, (number for row, entry_id in owned
+                                               for number in _index_params(entry_id, row[_NUMBERS])))
 
 
 def _rows(rows: list) -> Iterator:
