@@ -180,19 +180,29 @@ def render(call: Call, locales: tuple[str, ...]) -> dict[str, str]:
     return html
 
 
-def banner_for_event(event_id: int, locales: tuple[str, ...]) -> Banner | None:
-    """The banner to send after CallEvent `event_id`, or None if that call has no banner."""
+def banner_for_event(event_id: int, locales: tuple[str, ...], muted: frozenset[int] | None = None) -> Banner | None:
+    """The banner to send after CallEvent `event_id`, or None if that call has no banner.
+
+    `muted`: the users who switched banners off, if the caller knows them already.
+    """
     row = db.session.execute(
         select(CallEvent.call_id, Call).join(Call, Call.call_id == CallEvent.call_id).where(CallEvent.id == event_id)
     ).first()
-    if row is None or row.Call.direction != "in":
+    return banner_for_call(event_id, row.Call, locales, muted) if row is not None else None
+
+
+def banner_for_call(event_id: int, call: Call, locales: tuple[str, ...], muted: frozenset[int] | None = None,
+                    new_call: bool = False) -> Banner | None:
+    """The banner of `call` after CallEvent `event_id`, rendered from the call as it is (no reload),
+    or None if the call has no banner. Nobody can have closed the banner of a `new_call` yet."""
+    if call.direction != "in":
         return None
-    call = row.Call
-    return Banner(event_id, call.call_id, render(call, locales), recipients(call), frozenset(muted_user_ids()),
-                  dismissed_by(call.call_id))
+    return Banner(event_id, call.call_id, render(call, locales), recipients(call),
+                  frozenset(muted_user_ids()) if muted is None else muted,
+                  frozenset() if new_call else dismissed_by(call.call_id))
 
 
-def replay(after_event_id: int, locales: tuple[str, ...]) -> list[Banner]:
+def replay(after_event_id: int, locales: tuple[str, ...], muted: frozenset[int] | None = None) -> list[Banner]:
     """Banners for the calls that changed after `after_event_id`: one per call, its latest state.
 
     At most REPLAY_LIMIT calls: the most recently changed ones (those most likely
@@ -205,7 +215,7 @@ def replay(after_event_id: int, locales: tuple[str, ...]) -> list[Banner]:
         .order_by(func.max(CallEvent.id).desc())
         .limit(REPLAY_LIMIT)
     )
-    return _banners(sorted(db.session.scalars(newest).all()), locales)
+    return _banners(sorted(db.session.scalars(newest).all()), locales, muted)
 
 
 def ringing_snapshot(locales: tuple[str, ...]) -> list[Banner]:
@@ -220,8 +230,10 @@ def ringing_snapshot(locales: tuple[str, ...]) -> list[Banner]:
     return _banners(db.session.scalars(latest).all(), locales)
 
 
-def _banners(event_ids: list[int], locales: tuple[str, ...]) -> list[Banner]:
-    banners = (banner_for_event(event_id, locales) for event_id in event_ids)
+def _banners(event_ids: list[int], locales: tuple[str, ...], muted: frozenset[int] | None = None) -> list[Banner]:
+    if muted is None and event_ids:
+        muted = frozenset(muted_user_ids())  # once for all of them
+    banners = (banner_for_event(event_id, locales, muted) for event_id in event_ids)
     return [banner for banner in banners if banner is not None]
 
 

@@ -1,0 +1,58 @@
+"""Database connections: a dropped connection is retried once, and transactions without round trips.
+
+The pool does not ping a connection before each use (`pool_pre_ping` cost a
+round trip per request); it replaces connections after DATABASE_POOL_RECYCLE
+seconds instead. A connection that died anyway (server restart, idle timeout of
+a firewall) fails its next statement. When that statement is the first of a
+transaction, nothing has been done on the dead connection yet, so the statement
+is run once more on a new one ("optimistic" disconnect handling in SQLAlchemy's
+terms). A later statement is not retried: the work before it is lost with the
+connection, and the request fails as before.
+"""
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import ORMExecuteState, Session
+
+from .extensions import db
+
+log = logging.getLogger(__name__)
+
+# session.info key: the transaction in which a statement has succeeded already
+_WORKING_TRANSACTION = "telephone.working_transaction"
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _retry_first_statement(state: ORMExecuteState):
+    """Run the first statement of a transaction once more on a new connection if the pooled one was dead."""
+    session = state.session
+    transaction = session.get_transaction()
+    if transaction is not None and session.info.get(_WORKING_TRANSACTION) is transaction:
+        return None  # not the first statement: run it normally
+    if session.new or session.dirty or session.deleted:
+        return None  # the statement would flush changes first; those cannot simply be repeated
+    try:
+        result = state.invoke_statement()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        log.warning("database connection lost (%s); running the statement again on a new connection",
+                    str(exc.orig).strip().splitlines()[0] if exc.orig else exc)
+        session.rollback()  # releases the dead connection; nothing had been done on it
+        result = state.invoke_statement()
+    session.info[_WORKING_TRANSACTION] = session.get_transaction()
+    return result
+
+
+def statements_commit_themselves() -> None:
+    """On PostgreSQL: let every statement of the request's unit of work commit by itself.
+
+    That saves the BEGIN and COMMIT round trips. Only for work whose writes are a
+    single statement (the webhook's), since two writes would no longer be atomic.
+    Call it before the session's first statement; a no-op on other databases.
+    """
+    if db.engine.dialect.name == "postgresql":
+        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
