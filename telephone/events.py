@@ -20,7 +20,7 @@ import time
 from typing import Callable
 
 from flask import Flask, current_app, has_request_context
-from sqlalchemy import select
+from sqlalchemy import false, select
 
 from . import banners, sse
 from .extensions import db
@@ -129,7 +129,9 @@ class Hub:
         if not locales:
             return
         try:
-            banner = banners.banner_for_call(call_event_id, call, locales, self._check_streams(), new_call)
+            # nobody can have closed the banner of a new call yet
+            muted, dismissed = self._check_streams(None if new_call else call.call_id)
+            banner = banners.banner_for_call(call_event_id, call, locales, muted, dismissed)
         except Exception:  # the banner is then rendered by the dispatcher, from the database
             log.exception("banner of call event %s not rendered by its webhook", call_event_id)
             return
@@ -187,16 +189,17 @@ class Hub:
     def _session_check_seconds(self) -> float:
         return self.app.config.get("SSE_SESSION_CHECK_SECONDS", 5)
 
-    def _check_streams(self) -> frozenset[int]:
-        """End the streams whose user logged out, got a new password or was deactivated, and return
-        the users of the other streams who switched banners off (one query for all streams; needs an
-        app context)."""
+    def _check_streams(self, call_id: str | None = None) -> tuple[frozenset[int], frozenset[int]]:
+        """End the streams whose user logged out, got a new password or was deactivated; of the other
+        streams' users, those who switched banners off and those who closed the banner of `call_id`
+        (one query for all streams; needs an app context)."""
         with self._lock:
             subscriptions = list(self._subscriptions)
         if not subscriptions:
-            return frozenset()
+            return frozenset(), frozenset()
+        dismissed = banners.dismissed_by_user(call_id) if call_id else false()
         users = {row.id: row for row in db.session.execute(
-            select(User.id, User.session_token, User.active, User.call_notifications)
+            select(User.id, User.session_token, User.active, User.call_notifications, dismissed.label("dismissed"))
             .where(User.id.in_({s.user_id for s in subscriptions})))}
         for subscription in subscriptions:
             user = users.get(subscription.user_id)
@@ -204,7 +207,8 @@ class Hub:
                     user is None or not user.active or user.session_token != subscription.session_token):
                 subscription.end()
                 self.unsubscribe(subscription)
-        return frozenset(user.id for user in users.values() if not user.call_notifications)
+        return (frozenset(user.id for user in users.values() if not user.call_notifications),
+                frozenset(user.id for user in users.values() if user.dismissed))
 
     def _broadcast(self, banner: banners.Banner | None) -> None:
         """Hand a banner (None: a heartbeat) to every stream of this process."""
@@ -224,7 +228,7 @@ class Hub:
         else:
             with self.app.test_request_context("/"):
                 try:
-                    muted = self._check_streams()  # a banner never reaches an ended session
+                    muted, _ = self._check_streams()  # a banner never reaches an ended session
                     if event_id == -1:
                         found = banners.replay(self.last_event_id, locales, muted) if self.last_event_id else []
                     else:
