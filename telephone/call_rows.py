@@ -56,7 +56,7 @@ def _write_call(call: Call, now) -> Insert | Update:
         defaults = {column.key: _default(column) for column in CALLS.c
                     if column.default is not None and column.key not in changed}
         return insert(CALLS).values(**{**defaults, **changed, "updated_at": now}).returning(CALLS.c.id)
-    seen = state.attrs.updated_at.loaded_value
+    seen = call.updated_at  # as read: derive_call does not touch it
     unchanged = CALLS.c.updated_at.is_(None) if seen is None else CALLS.c.updated_at == seen
     return (update(CALLS).where(CALLS.c.id == call.id, unchanged).values(**changed, updated_at=now)
             .returning(CALLS.c.id))

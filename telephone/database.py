@@ -21,8 +21,13 @@ from .extensions import db
 
 log = logging.getLogger(__name__)
 
-# session.info key: the transaction in which a statement has succeeded already
-_WORKING_TRANSACTION = "telephone.working_transaction"
+# session.info key: the transaction that has taken a connection (anything may have been done on it since)
+_CONNECTED_TRANSACTION = "telephone.connected_transaction"
+
+
+@event.listens_for(Session, "after_begin")
+def _connected(session: Session, transaction, connection) -> None:
+    session.info[_CONNECTED_TRANSACTION] = transaction
 
 
 @event.listens_for(Session, "do_orm_execute")
@@ -30,21 +35,19 @@ def _retry_first_statement(state: ORMExecuteState):
     """Run the first statement of a transaction once more on a new connection if the pooled one was dead."""
     session = state.session
     transaction = session.get_transaction()
-    if transaction is not None and session.info.get(_WORKING_TRANSACTION) is transaction:
-        return None  # not the first statement: run it normally
+    if transaction is not None and session.info.get(_CONNECTED_TRANSACTION) is transaction:
+        return None  # the transaction has used its connection already: not safe to repeat, run it normally
     if session.new or session.dirty or session.deleted:
         return None  # the statement would flush changes first; those cannot simply be repeated
     try:
-        result = state.invoke_statement()
+        return state.invoke_statement()
     except DBAPIError as exc:
         if not exc.connection_invalidated:
             raise
         log.warning("database connection lost (%s); running the statement again on a new connection",
                     str(exc.orig).strip().splitlines()[0] if exc.orig else exc)
         session.rollback()  # releases the dead connection; nothing had been done on it
-        result = state.invoke_statement()
-    session.info[_WORKING_TRANSACTION] = session.get_transaction()
-    return result
+        return state.invoke_statement()
 
 
 def statements_commit_themselves() -> None:
@@ -56,3 +59,4 @@ def statements_commit_themselves() -> None:
     """
     if db.engine.dialect.name == "postgresql":
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        db.session.info.pop(_CONNECTED_TRANSACTION, None)  # nothing done on it yet: its first statement may be retried

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import create_engine, event, text
+import pytest
+from sqlalchemy import create_engine, event, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from telephone.extensions import db
+from telephone.models import Setting
 
 from .calls_helpers import ANSWERED_CALL, ANSWERED_ID, configure, post_notify, stored_call
 
@@ -48,3 +51,25 @@ def test_the_webhook_and_pages_work_after_the_database_dropped_the_connection(ap
         page = client.get("/calls/")
     assert page.status_code == 200 and "06131" in page.text
     assert "database connection lost" in caplog.text
+
+
+def test_a_dropped_connection_in_the_middle_of_a_transaction_fails_instead_of_losing_work(app):
+    """Only a transaction's first statement is run again: after other work on the connection a
+    repeat on a new one would silently drop that work, so the error stands."""
+    with app.app_context():
+        db.session.add(Setting(key="calls.routing", value="affected"))
+        db.session.flush()
+        connection = db.session.connection()
+        if connection.dialect.name == "postgresql":
+            pid = connection.execute(text("SELECT pg_backend_pid()")).scalar()
+            killer = create_engine(db.engine.url, poolclass=NullPool)
+            with killer.connect() as other:
+                other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            killer.dispose()
+        else:
+            connection.connection.dbapi_connection.close()
+        with pytest.raises(DBAPIError) as raised:
+            db.session.execute(select(Setting.value))
+        assert raised.value.connection_invalidated
+        db.session.rollback()
+        assert db.session.scalar(select(Setting.value).where(Setting.key == "calls.routing")) is None
