@@ -55,8 +55,13 @@ def statements_commit_themselves() -> None:
 
     That saves the BEGIN and COMMIT round trips. Only for work whose writes are a
     single statement (the webhook's), since two writes would no longer be atomic.
-    Call it before the session's first statement; a no-op on other databases.
+    Call it before the session's first statement; a no-op on other databases and when the
+    session is at work already (e.g. the admin's test call posts through the webhook inside its request).
     """
+    session = db.session()
+    transaction = session.get_transaction()
+    if transaction is not None and session.info.get(_CONNECTED_TRANSACTION) is transaction:
+        return
     if db.engine.dialect.name == "postgresql":
-        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        db.session.info.pop(_CONNECTED_TRANSACTION, None)  # nothing done on it yet: its first statement may be retried
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        session.info.pop(_CONNECTED_TRANSACTION, None)  # nothing done on it yet: its first statement may be retried
