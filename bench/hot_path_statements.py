@@ -9,8 +9,11 @@ COMMIT is one round trip, and so is each checkout's ping while `pool_pre_ping`
 is on. Transactions in AUTOCOMMIT mode send no BEGIN or COMMIT and are not counted.
 
     .venv/bin/python bench/hot_path_statements.py            # SQLite
-    .venv/bin/python bench/hot_path_statements.py -v         # and the statements themselves
+    .venv/bin/python bench/hot_path_statements.py -v         # and the statements themselves (first 150
+                                                             # characters; STATEMENT_CHARS=… for more)
     BENCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/bench .venv/bin/python bench/hot_path_statements.py
+
+The tables of BENCH_DATABASE_URL are dropped and re-created.
 """
 from __future__ import annotations
 
