@@ -9,7 +9,7 @@ from flask_login import current_user
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
-from . import events, security
+from . import database, events, security  # database: the retry on a dropped connection
 from .config import Config, default_database_url, load_secret_key
 from .extensions import babel, csrf, db, htmx, login_manager, migrate
 

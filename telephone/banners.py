@@ -12,7 +12,7 @@ from datetime import datetime
 
 from flask import Flask, render_template
 from flask_babel import force_locale
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select, true
 from sqlalchemy.orm import configure_mappers
 
 from . import presence, site_settings, sip_accounts
@@ -92,6 +92,12 @@ def dismissed_by(call_id: str) -> frozenset[int]:
     return frozenset(db.session.scalars(select(DismissedBanner.user_id).where(DismissedBanner.call_id == call_id)))
 
 
+def dismissed_by_user(call_id: str):
+    """SQL for a query of users: whether the user closed the banner of this call."""
+    return select(DismissedBanner.user_id).where(DismissedBanner.user_id == User.id,
+                                                 DismissedBanner.call_id == call_id).exists()
+
+
 def dismiss(user: User, call_id: str) -> bool:
     """Close a call's banner for `user` everywhere (caller commits); False if there is no such call."""
     if not db.session.scalar(select(Call.id).where(Call.call_id == call_id)):
@@ -112,27 +118,31 @@ class LastContact:
 
 def last_contact(call: Call) -> LastContact | None:
     """The previous call with the same number (when, who took or made it) and the latest phone note
-    about the caller's address or on a call with this number; None for unknown callers."""
+    about the caller's address or on a call with this number (one query); None for unknown callers."""
     if not call.matches or not call.remote_e164:
         return None
-    previous = db.session.execute(
+    previous = (
         select(Call.started_at, User.display_name, User.username, Call.peer)
         .outerjoin(User, User.id == Call.user_id)
         .where(Call.remote_e164 == call.remote_e164, Call.id != call.id, Call.started_at <= call.started_at)
         .order_by(Call.started_at.desc(), Call.id.desc()).limit(1)
-    ).first()
+    ).subquery()
     address_ids = {match["address_id"] for match in call.matches if match.get("address_id")}
     about_caller = PhoneNote.call_pk.in_(select(Call.id).where(Call.remote_e164 == call.remote_e164))
     if address_ids:
         about_caller = about_caller | PhoneNote.address_id.in_(address_ids)
-    note = db.session.scalar(
+    note = (
         select(PhoneNote.subject).where(about_caller)
         .order_by(PhoneNote.created_at.desc(), PhoneNote.id.desc()).limit(1)
-    )
-    if previous is None and note is None:
+    ).scalar_subquery()
+    # One row whether or not there was a previous call: the note comes along either way
+    found = db.session.execute(
+        select(previous, note.label("note")).select_from(select(literal(1)).subquery().outerjoin(previous, true()))
+    ).one()
+    if found.started_at is None and found.note is None:
         return None
-    taken_by = (previous.display_name or previous.username or previous.peer) if previous else ""
-    return LastContact(previous.started_at if previous else None, taken_by or "", note or "")
+    taken_by = (found.display_name or found.username or found.peer) if found.started_at else ""
+    return LastContact(found.started_at, taken_by or "", found.note or "")
 
 
 def title(call: Call) -> str:
@@ -180,19 +190,29 @@ def render(call: Call, locales: tuple[str, ...]) -> dict[str, str]:
     return html
 
 
-def banner_for_event(event_id: int, locales: tuple[str, ...]) -> Banner | None:
-    """The banner to send after CallEvent `event_id`, or None if that call has no banner."""
+def banner_for_event(event_id: int, locales: tuple[str, ...], muted: frozenset[int] | None = None) -> Banner | None:
+    """The banner to send after CallEvent `event_id`, or None if that call has no banner.
+
+    `muted`: the users who switched banners off, if the caller knows them already.
+    """
     row = db.session.execute(
         select(CallEvent.call_id, Call).join(Call, Call.call_id == CallEvent.call_id).where(CallEvent.id == event_id)
     ).first()
-    if row is None or row.Call.direction != "in":
+    return banner_for_call(event_id, row.Call, locales, muted) if row is not None else None
+
+
+def banner_for_call(event_id: int, call: Call, locales: tuple[str, ...], muted: frozenset[int] | None = None,
+                    dismissed: frozenset[int] | None = None) -> Banner | None:
+    """The banner of `call` after CallEvent `event_id`, rendered from the call as it is (no reload),
+    or None if the call has no banner. `muted` and `dismissed` are read unless the caller knows them."""
+    if call.direction != "in":
         return None
-    call = row.Call
-    return Banner(event_id, call.call_id, render(call, locales), recipients(call), frozenset(muted_user_ids()),
-                  dismissed_by(call.call_id))
+    return Banner(event_id, call.call_id, render(call, locales), recipients(call),
+                  frozenset(muted_user_ids()) if muted is None else muted,
+                  dismissed_by(call.call_id) if dismissed is None else dismissed)
 
 
-def replay(after_event_id: int, locales: tuple[str, ...]) -> list[Banner]:
+def replay(after_event_id: int, locales: tuple[str, ...], muted: frozenset[int] | None = None) -> list[Banner]:
     """Banners for the calls that changed after `after_event_id`: one per call, its latest state.
 
     At most REPLAY_LIMIT calls: the most recently changed ones (those most likely
@@ -205,7 +225,7 @@ def replay(after_event_id: int, locales: tuple[str, ...]) -> list[Banner]:
         .order_by(func.max(CallEvent.id).desc())
         .limit(REPLAY_LIMIT)
     )
-    return _banners(sorted(db.session.scalars(newest).all()), locales)
+    return _banners(sorted(db.session.scalars(newest).all()), locales, muted)
 
 
 def ringing_snapshot(locales: tuple[str, ...]) -> list[Banner]:
@@ -220,8 +240,10 @@ def ringing_snapshot(locales: tuple[str, ...]) -> list[Banner]:
     return _banners(db.session.scalars(latest).all(), locales)
 
 
-def _banners(event_ids: list[int], locales: tuple[str, ...]) -> list[Banner]:
-    banners = (banner_for_event(event_id, locales) for event_id in event_ids)
+def _banners(event_ids: list[int], locales: tuple[str, ...], muted: frozenset[int] | None = None) -> list[Banner]:
+    if muted is None and event_ids:
+        muted = frozenset(muted_user_ids())  # once for all of them
+    banners = (banner_for_event(event_id, locales, muted) for event_id in event_ids)
     return [banner for banner in banners if banner is not None]
 
 

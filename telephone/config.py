@@ -49,7 +49,12 @@ class Config:
 
     SECRET_KEY: str | None = None
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL")
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # Pooled connections are replaced after this many seconds (before servers or firewalls drop idle
+    # ones); a connection that died anyway is noticed by the first statement, which is then retried
+    # once on a new connection (telephone/database.py). No ping before every use: that cost a round
+    # trip per request.
+    DATABASE_POOL_RECYCLE = _int("DATABASE_POOL_RECYCLE", 1800)
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_recycle": DATABASE_POOL_RECYCLE}
     PLACETEL_API_URL = os.environ.get("PLACETEL_API_URL", "https://api.placetel.de/v2").rstrip("/")
     PLACETEL_TIMEOUT = (3.05, 10)
     # Call Control: a decision slower than this is dropped (Placetel retries after 100 ms)

@@ -6,6 +6,10 @@ or Redis pub/sub when `EVENT_BUS_URL` is set so that every process hears it.
 Each process has one `Hub`: a dispatcher thread that loads the call once,
 renders its banner once per language in use and hands it to every stream of
 that process (see `sse` for how). Streams never touch the database while they wait.
+
+The process that received the webhook need not load the call again: the
+webhook renders the banner from the call it holds (`prepare`, before its
+commit) and the dispatcher sends that one when the id is published.
 """
 from __future__ import annotations
 
@@ -15,12 +19,12 @@ import threading
 import time
 from typing import Callable
 
-from flask import Flask, current_app
-from sqlalchemy import select
+from flask import Flask, current_app, has_request_context
+from sqlalchemy import false, select
 
 from . import banners, sse
 from .extensions import db
-from .models import User
+from .models import Call, User
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,16 @@ def publish(call_event_id: int) -> None:
         hub.bus.publish(call_event_id)
 
 
+def prepare(call_event_id: int, call: Call, new_call: bool = False) -> None:
+    """Render the banner of `call` after CallEvent `call_event_id` for this process's streams, in the
+    request that stores the event and holds the call; the dispatcher sends it once the id is published
+    (after the commit) instead of loading the call again. Without streams here, or outside a request,
+    nothing happens; if rendering fails, the dispatcher loads the call as for other processes' events."""
+    hub = current_app.extensions.get(EXTENSION_KEY)
+    if hub is not None and has_request_context():
+        hub.prepare(call_event_id, call, new_call)
+
+
 def hub() -> Hub:
     return current_app.extensions[EXTENSION_KEY]
 
@@ -45,6 +59,10 @@ def init_app(app: Flask) -> None:
 
 # Put into a hub's inbox by Hub.close(); -1 (catch_up) and event ids are the other items
 STOP_DISPATCHER = -2
+# Banners rendered by `prepare` wait for their id at most in this number (an event whose commit
+# failed is never published)
+PREPARED_LIMIT = 64
+_NOT_PREPARED = object()
 
 
 class Hub:
@@ -59,6 +77,7 @@ class Hub:
         self._lock = threading.Lock()
         self._inbox: queue.SimpleQueue[int] = queue.SimpleQueue()
         self._dispatcher: threading.Thread | None = None
+        self._prepared: dict[int, banners.Banner | None] = {}  # event id → banner rendered by its webhook
         self.last_event_id = 0
 
     def stream_limit(self) -> int | None:
@@ -99,6 +118,28 @@ class Hub:
     def stream_count(self) -> int:
         return len(self._subscriptions)
 
+    def locales(self) -> tuple[str, ...]:
+        """The languages of this process's streams."""
+        with self._lock:
+            return tuple(sorted({s.locale for s in self._subscriptions}))
+
+    def prepare(self, call_event_id: int, call: Call, new_call: bool) -> None:
+        """See `prepare()`; needs a request context."""
+        locales = self.locales()
+        if not locales:
+            return
+        try:
+            # nobody can have closed the banner of a new call yet
+            muted, dismissed = self._check_streams(None if new_call else call.call_id)
+            banner = banners.banner_for_call(call_event_id, call, locales, muted, dismissed)
+        except Exception:  # the banner is then rendered by the dispatcher, from the database
+            log.exception("banner of call event %s not rendered by its webhook", call_event_id)
+            return
+        with self._lock:
+            self._prepared[call_event_id] = banner
+            while len(self._prepared) > PREPARED_LIMIT:
+                del self._prepared[next(iter(self._prepared))]
+
     def deliver(self, call_event_id: int) -> None:
         """Called by the bus for every published event id (any thread)."""
         self._inbox.put(call_event_id)
@@ -131,7 +172,7 @@ class Hub:
                     next_session_check = time.monotonic() + self._session_check_seconds()
                     with self.app.app_context():
                         try:
-                            self._end_streams_of_ended_sessions()
+                            self._check_streams()
                         finally:
                             db.session.remove()
                 if event_id is None and time.monotonic() >= next_heartbeat:
@@ -148,20 +189,26 @@ class Hub:
     def _session_check_seconds(self) -> float:
         return self.app.config.get("SSE_SESSION_CHECK_SECONDS", 5)
 
-    def _end_streams_of_ended_sessions(self) -> None:
-        """End the streams whose user logged out, got a new password or was deactivated
+    def _check_streams(self, call_id: str | None = None) -> tuple[frozenset[int], frozenset[int]]:
+        """End the streams whose user logged out, got a new password or was deactivated; of the other
+        streams' users, those who switched banners off and those who closed the banner of `call_id`
         (one query for all streams; needs an app context)."""
         with self._lock:
-            subscriptions = [s for s in self._subscriptions if s.session_token is not None]
+            subscriptions = list(self._subscriptions)
         if not subscriptions:
-            return
-        user_ids = {s.user_id for s in subscriptions}
-        current = dict(db.session.execute(
-            select(User.id, User.session_token).where(User.id.in_(user_ids), User.active.is_(True))).all())
+            return frozenset(), frozenset()
+        dismissed = banners.dismissed_by_user(call_id) if call_id else false()
+        users = {row.id: row for row in db.session.execute(
+            select(User.id, User.session_token, User.active, User.call_notifications, dismissed.label("dismissed"))
+            .where(User.id.in_({s.user_id for s in subscriptions})))}
         for subscription in subscriptions:
-            if current.get(subscription.user_id) != subscription.session_token:
+            user = users.get(subscription.user_id)
+            if subscription.session_token is not None and (
+                    user is None or not user.active or user.session_token != subscription.session_token):
                 subscription.end()
                 self.unsubscribe(subscription)
+        return (frozenset(user.id for user in users.values() if not user.call_notifications),
+                frozenset(user.id for user in users.values() if user.dismissed))
 
     def _broadcast(self, banner: banners.Banner | None) -> None:
         """Hand a banner (None: a heartbeat) to every stream of this process."""
@@ -172,19 +219,23 @@ class Hub:
 
     def _dispatch(self, event_id: int) -> None:
         with self._lock:
-            locales = tuple(sorted({s.locale for s in self._subscriptions}))
+            prepared = self._prepared.pop(event_id, _NOT_PREPARED)
+        locales = self.locales()
         if not locales:
             return
-        with self.app.test_request_context("/"):
-            try:
-                self._end_streams_of_ended_sessions()  # a banner never reaches an ended session
-                if event_id == -1:
-                    found = banners.replay(self.last_event_id, locales) if self.last_event_id else []
-                else:
-                    banner = banners.banner_for_event(event_id, locales)
-                    found = [banner] if banner else []
-            finally:
-                db.session.remove()
+        if prepared is not _NOT_PREPARED:  # rendered by the webhook, which checked the streams too
+            found = [prepared] if prepared is not None else []
+        else:
+            with self.app.test_request_context("/"):
+                try:
+                    muted, _ = self._check_streams()  # a banner never reaches an ended session
+                    if event_id == -1:
+                        found = banners.replay(self.last_event_id, locales, muted) if self.last_event_id else []
+                    else:
+                        banner = banners.banner_for_event(event_id, locales, muted)
+                        found = [banner] if banner else []
+                finally:
+                    db.session.remove()
         for banner in found:
             self.last_event_id = max(self.last_event_id, banner.event_id)
             self._broadcast(banner)

@@ -15,9 +15,9 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import aliased, selectinload
+from sqlalchemy.orm import aliased, joinedload, selectinload
 
-from . import events, numbers, search, site_settings
+from . import call_rows, events, numbers, search, site_settings
 from .extensions import db
 from .models import (
     Address,
@@ -89,6 +89,7 @@ def status_label(status: str) -> str:
 class Recorded:
     call_event_id: int
     created: bool  # False for a repeated (call_id, event)
+    call: Call | None = None  # the call as the new event left it (not attached to the session); None for a repeat
 
 
 def user_for_sipuid(sipuid: str) -> User | None:
@@ -103,23 +104,33 @@ def colleague_label(sipuid: str) -> str:
     return user.label if user is not None else sipuid
 
 
-def record_event(notify: NotifyEvent, routing: dict | None = None) -> Recorded:
+def record_event(notify: NotifyEvent, routing: dict | None = None,
+                 caller: numbers.CallerLookup | None = None) -> Recorded:
     """Store a Notify event once per (call_id, event), update its Call, commit and publish.
 
     `routing` is what Call Control answered for an IncomingCall (`{"routing": note,
-    "blocked": bool}`); it is kept with the event. A repeated event changes nothing
-    and is answered like the first one, also when two copies race each other (the
-    unique constraint decides).
+    "blocked": bool}`); it is kept with the event. `caller` is the caller lookup Call
+    Control may have done already. A repeated event changes nothing and is answered
+    like the first one, also when two copies race each other (the unique constraint
+    decides). The call is read with its events in one query and written with the new
+    event in one statement (`call_rows`); the banner is rendered from it before the commit.
     """
     payload = {**notify.payload(), **(routing or {})}
     for attempt in range(3):
+        call, stored = _call_with_events(notify.call_id)
+        repeat = next((row.id for row in stored if row.event == notify.event), None)
+        if repeat is not None:
+            return Recorded(repeat, created=False)
+        call_event = CallEvent(call_id=notify.call_id, event=notify.event, payload=payload, received_at=utcnow())
+        is_new = call is None
+        if is_new:
+            call = _recent_dial_attempt(notify) or Call()
+            call.call_id = notify.call_id
+        _update_call(call, [*stored, call_event], notify, is_new, caller)
         try:
-            call_event = CallEvent(call_id=notify.call_id, event=notify.event, payload=payload,
-                                   received_at=utcnow())
-            db.session.add(call_event)
-            db.session.flush()
-            call_event_id = call_event.id  # known now; reading it after the commit would reload the row
-            _update_call(notify)
+            call_event_id = call_rows.save(call, call_event)
+            if call_event_id is not None:  # the banner, while the objects are loaded; sent after the commit
+                events.prepare(call_event_id, call, new_call=is_new)
             db.session.commit()
         except IntegrityError:
             # The event is stored already (a repeat), or another request created the Call first.
@@ -130,31 +141,45 @@ def record_event(notify: NotifyEvent, routing: dict | None = None) -> Recorded:
             if attempt == 2:
                 raise
             continue
+        if call_event_id is None:  # another event changed the call meanwhile: derive it again
+            continue
         events.publish(call_event_id)
-        return Recorded(call_event_id, created=True)
-    raise AssertionError("unreachable")
+        return Recorded(call_event_id, created=True, call=call)
+    raise RuntimeError(f"call {notify.call_id} kept changing while event {notify.event} was stored")
 
 
 def _stored_event_id(call_id: str, event: str) -> int | None:
     return db.session.scalar(select(CallEvent.id).where(CallEvent.call_id == call_id, CallEvent.event == event))
 
 
-def _update_call(notify: NotifyEvent) -> Call:
-    call = db.session.scalar(select(Call).where(Call.call_id == notify.call_id))
-    is_new = call is None
-    if is_new:
-        call = _recent_dial_attempt(notify) or Call()
-        call.call_id = notify.call_id
-        db.session.add(call)
-    with db.session.no_autoflush:  # the Call is written once, complete, by the flush below
-        derive_call(call)
+def _call_with_events(call_id: str) -> tuple[Call | None, list[CallEvent]]:
+    """The Call of `call_id` and its stored events (one query)."""
+    call = _held_call(select(Call).where(Call.call_id == call_id))
+    return (call, list(call.events)) if call is not None else (None, [])
+
+
+def _held_call(query: Select) -> Call | None:
+    """The first Call of `query` with its events, user and recording, taken out of the session:
+    `call_rows` writes it (never a flush), and the banner is rendered from it without further queries."""
+    call = db.session.scalars(
+        query.options(joinedload(Call.events), joinedload(Call.user).joinedload(User.sip_account),
+                      joinedload(Call.voicemail))
+    ).unique().first()
+    if call is not None:
+        db.session.expunge(call)
+    return call
+
+
+def _update_call(call: Call, stored: list[CallEvent], notify: NotifyEvent, is_new: bool,
+                 caller: numbers.CallerLookup | None) -> None:
+    """Derive the Call from its events; the caller's matches when it starts (or is new)."""
+    with db.session.no_autoflush:
+        derive_call(call, stored)
         if is_new or notify.event in ("IncomingCall", "OutgoingCall"):
             remote = call.from_number if call.direction == "in" else call.to_number
-            call.matches = [] if call.remote_e164 is None else [
-                match.stored() for match in numbers.lookup_caller(remote).matches
-            ]
-    db.session.flush()
-    return call
+            if caller is None or caller.number != remote:
+                caller = numbers.CallerLookup(remote)
+            call.matches = [] if call.remote_e164 is None else [match.stored() for match in caller.result.matches]
 
 
 def _recent_dial_attempt(notify: NotifyEvent) -> Call | None:
@@ -165,7 +190,7 @@ def _recent_dial_attempt(notify: NotifyEvent) -> Call | None:
     remote_e164 = _e164_of(notify.to_number)
     if user is None or remote_e164 is None:
         return None
-    return db.session.scalar(
+    return _held_call(
         select(Call).where(Call.call_id.is_(None), Call.user_id == user.id, Call.remote_e164 == remote_e164,
                            Call.started_at >= utcnow() - DIAL_LINK_WINDOW)
         .order_by(Call.started_at.desc()).limit(1)
@@ -179,11 +204,13 @@ def _e164_of(value: str) -> str | None:
     return numbers.to_e164(value)
 
 
-def derive_call(call: Call) -> None:
-    """Set the Call's direction, numbers, status, times and user from all its stored events."""
-    stored = db.session.scalars(
-        select(CallEvent).where(CallEvent.call_id == call.call_id).order_by(CallEvent.id)
-    ).all()
+def derive_call(call: Call, stored: list[CallEvent] | None = None) -> None:
+    """Set the Call's direction, numbers, status, times and user from all its events (`stored`, in the
+    order they were stored; default: read from the database)."""
+    if stored is None:
+        stored = db.session.scalars(
+            select(CallEvent).where(CallEvent.call_id == call.call_id).order_by(CallEvent.id)
+        ).all()
     by_name = {row.event: row for row in stored}
     start = by_name.get("IncomingCall") or by_name.get("OutgoingCall")
     ordered = ([start] if start else []) + [row for row in stored if row is not start]
@@ -212,7 +239,7 @@ def derive_call(call: Call) -> None:
         call.peer = peer_event.payload["peer"]
         user = user_for_sipuid(call.peer)
         if user is not None:
-            call.user_id = user.id
+            call.user_id, call.user = user.id, user  # the user too: the banner shows them
     call.answered_at = accepted.received_at if accepted and not mailbox else None
 
     hung_up, expired = by_name.get("HungUp") or by_name.get(RECORD_EVENT), by_name.get(EXPIRED_EVENT)

@@ -47,10 +47,12 @@ class Decision:
 # --------------------------------------------------------------------------- deciding
 
 
-def decide(from_number: str, to_number: str, at: datetime | None = None) -> Decision | None:
+def decide(from_number: str, to_number: str, at: datetime | None = None,
+           lookup: numbers.CallerLookup | None = None) -> Decision | None:
     """The routing of an incoming call, or None to leave it to Placetel's own routing.
 
-    `at` is an aware datetime (default: now). Reads the database only.
+    `at` is an aware datetime (default: now); `lookup` the caller lookup of `from_number` when
+    the webhook shares it with the journal. Reads the database only.
     """
     caller = numbers.parse(from_number) if from_number and from_number != "anonymous" else None
     caller_e164 = caller.e164 if caller else None
@@ -62,7 +64,8 @@ def decide(from_number: str, to_number: str, at: datetime | None = None) -> Deci
     if not rules:
         return None
     local = (at or datetime.now(timezone.utc)).astimezone(_office_zone())
-    context = _CallerContext(from_number, caller_e164, numbers.to_e164(to_number) if to_number else None)
+    context = _CallerContext(from_number, caller_e164, numbers.to_e164(to_number) if to_number else None,
+                             lookup or numbers.CallerLookup(from_number))
     for rule in rules:
         if not _matches(rule, context, local):
             continue
@@ -75,8 +78,8 @@ def decide(from_number: str, to_number: str, at: datetime | None = None) -> Deci
 class _CallerContext:
     """What the rules ask about the caller, looked up once and only when a rule asks."""
 
-    def __init__(self, raw: str, e164: str | None, dialled: str | None):
-        self.raw, self.e164, self.dialled = raw, e164, dialled
+    def __init__(self, raw: str, e164: str | None, dialled: str | None, lookup: numbers.CallerLookup):
+        self.raw, self.e164, self.dialled, self.lookup = raw, e164, dialled, lookup
 
     @property
     def anonymous(self) -> bool:
@@ -87,16 +90,15 @@ class _CallerContext:
         """The caller's addresses (directly or through a contact person), in lookup order."""
         if not self.e164:
             return []
-        matches = numbers.lookup_caller(self.e164).matches
-        ids = list(dict.fromkeys(match.address_id for match in matches if match.address_id))
-        if not ids:
-            return []
-        found = {address.id: address for address in db.session.scalars(select(Address).where(Address.id.in_(ids)))}
-        return [found[address_id] for address_id in ids if address_id in found]
+        matches = self.lookup.result.matches
+        ids = dict.fromkeys(match.address_id for match in matches if match.address_id)
+        # The lookup has loaded them: `get` finds them in the session without a query
+        addresses = (db.session.get(Address, address_id) for address_id in ids)
+        return [address for address in addresses if address is not None]
 
     @functools.cached_property
     def known(self) -> bool:
-        return bool(self.e164) and bool(self.addresses or numbers.lookup_caller(self.e164).matches)
+        return bool(self.e164) and bool(self.lookup.result.matches)
 
     @functools.cached_property
     def account_manager(self) -> tuple[User, str] | None:

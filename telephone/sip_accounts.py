@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 from flask import g, has_request_context
 from flask_babel import gettext as _
 from sqlalchemy import delete, func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import contains_eager, selectinload
 
 from . import numbers, site_settings
 from .extensions import db
@@ -142,6 +142,7 @@ def users_for_sipuid(sipuid: str | None) -> list[User]:
         return []
     return list(db.session.scalars(
         select(User).join(User.sip_account).where(SipAccount.sipuid == sipuid).order_by(SipAccount.id)
+        .options(contains_eager(User.sip_account))  # loaded with it: the banner shows the phone's presence
     ))
 
 

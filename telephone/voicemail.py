@@ -225,17 +225,15 @@ def fetch_in_background(call_id: str) -> threading.Thread | None:
     return thread
 
 
-def after_event(notify: placetel.NotifyEvent, created: bool) -> None:
+def after_event(notify: placetel.NotifyEvent, recorded: journal.Recorded) -> None:
     """Webhook hook: a new HungUp of a call that ended in the mailbox starts the download (with a token)."""
-    if not created or notify.event != "HungUp":
+    if not recorded.created or notify.event != "HungUp":
         return
     try:
         if not placetel.api_token_set():
             return
-        if notify.type != "voicemail":
-            status = db.session.scalar(select(Call.status).where(Call.call_id == notify.call_id))
-            if status != CallStatus.VOICEMAIL.value:
-                return
+        if notify.type != "voicemail" and recorded.call.status != CallStatus.VOICEMAIL.value:
+            return
         fetch_in_background(notify.call_id)
     except Exception:  # the event is stored and answered in any case; the records job tries again
         log.exception("voicemail of call %s: download not started", notify.call_id)

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 from flask import abort, current_app, request
 from werkzeug.datastructures import MultiDict
 
-from .. import journal, messages, placetel, public, routing, voicemail
+from .. import database, journal, messages, numbers, placetel, public, routing, voicemail
 from ..extensions import csrf, db
 from . import bp
 
@@ -55,6 +55,7 @@ def _handle_notify():
     raw_body = read_limited_body(placetel.MAX_NOTIFY_BYTES)
     if raw_body is None:
         return _plain(TOO_LARGE, 413)
+    database.statements_commit_themselves()  # the event and its call are stored by one statement
     refusal = placetel.notify_refusal(raw_body, request.headers.get(placetel.SIGNATURE_HEADER),
                                       request.headers.get("Authorization"))
     if refusal:
@@ -66,22 +67,23 @@ def _handle_notify():
     except placetel.InvalidNotify as exc:
         current_app.logger.info("Placetel notify refused: %s", exc)
         return _plain(str(exc), 400)
-    decision = _route(notify)
+    caller = numbers.CallerLookup(notify.from_number)  # Call Control and the journal share it
+    decision = _route(notify, caller)
     recorded = journal.record_event(notify, {"routing": decision.note, "routing_message": messages.to_stored(decision.note),
-                                             "blocked": decision.blocked} if decision else None)
-    voicemail.after_event(notify, recorded.created)  # a mailbox message is downloaded in the background
+                                             "blocked": decision.blocked} if decision else None, caller)
+    voicemail.after_event(notify, recorded)  # a mailbox message is downloaded in the background
     if decision is not None:
         return decision.xml, 200, {"Content-Type": "application/xml; charset=utf-8"}
     return _plain("OK", 200)
 
 
-def _route(notify: placetel.NotifyEvent) -> routing.Decision | None:
+def _route(notify: placetel.NotifyEvent, caller: numbers.CallerLookup) -> routing.Decision | None:
     """Call Control for an IncomingCall; None (Placetel's own routing) on any doubt or when too slow."""
     if notify.event != "IncomingCall":
         return None
     started = time.perf_counter()
     try:
-        decision = routing.decide(notify.from_number, notify.to_number)
+        decision = routing.decide(notify.from_number, notify.to_number, lookup=caller)
     except Exception:  # a routing fault must never cost the call: Placetel's backup routing takes over
         current_app.logger.exception("Call Control failed for call %s; Placetel routes it", notify.call_id)
         db.session.rollback()
