@@ -272,23 +272,47 @@ class LookupResult:
     matches: list[Match] = field(default_factory=list)
 
 
-def _match_for(row, via_extension: bool = False) -> Match | None:
-    """The Match of one `_caller_rows` row: its contact person, address or phonebook entry."""
+def _person_match(person_id: int, name: str, address_id: int, company: str, via_extension: bool) -> Match:
+    return Match("contact", name, company,
+                 url_for("addresses.detail", address_id=address_id, _anchor=f"contact-{person_id}"),
+                 address_id=address_id, contact_person_id=person_id, via_extension=via_extension)
+
+
+def _address_match(address_id: int, name: str, company: str, kind: str, via_extension: bool) -> Match:
+    return Match("address", name, company if kind != AddressKind.COMPANY.value else "",
+                 url_for("addresses.detail", address_id=address_id),
+                 address_id=address_id, via_extension=via_extension)
+
+
+def _entry_match(entry_id: int, name: str, company: str, via_extension: bool) -> Match:
+    return Match("phonebook", name, company, url_for("phonebook.detail", entry_id=entry_id),
+                 phonebook_entry_id=entry_id, via_extension=via_extension)
+
+
+def _match_for(row: PhoneNumber, via_extension: bool = False) -> Match | None:
+    """The Match of an index row loaded with its owner (the Telefon page's directory)."""
+    if row.contact_person is not None:
+        person = row.contact_person
+        return _person_match(person.id, person.name, person.address_id, person.address.name, via_extension)
+    if row.address is not None:
+        address = row.address
+        return _address_match(address.id, address.name, address.company, address.kind, via_extension)
+    if row.phonebook_entry is not None:
+        entry = row.phonebook_entry
+        return _entry_match(entry.id, entry.display_name, entry.company, via_extension)
+    return None
+
+
+def _caller_match(row, via_extension: bool = False) -> Match | None:
+    """The Match of a `_caller_rows` row."""
     if row.contact_person_id is not None:
-        return Match("contact", row.person_name, row.person_company,
-                     url_for("addresses.detail", address_id=row.person_address_id,
-                             _anchor=f"contact-{row.contact_person_id}"),
-                     address_id=row.person_address_id, contact_person_id=row.contact_person_id,
-                     via_extension=via_extension)
+        return _person_match(row.contact_person_id, row.person_name, row.person_address_id, row.person_company,
+                             via_extension)
     if row.address_id is not None:
-        return Match("address", row.address_name,
-                     row.address_company if row.address_kind != AddressKind.COMPANY.value else "",
-                     url_for("addresses.detail", address_id=row.address_id),
-                     address_id=row.address_id, via_extension=via_extension)
+        return _address_match(row.address_id, row.address_name, row.address_company, row.address_kind,
+                              via_extension)
     if row.phonebook_entry_id is not None:
-        return Match("phonebook", row.entry_name, row.entry_company,
-                     url_for("phonebook.detail", entry_id=row.phonebook_entry_id),
-                     phonebook_entry_id=row.phonebook_entry_id, via_extension=via_extension)
+        return _entry_match(row.phonebook_entry_id, row.entry_name, row.entry_company, via_extension)
     return None
 
 
@@ -364,6 +388,6 @@ def lookup_caller(number: str | None, region: str | None = None) -> LookupResult
     rows = db.session.connection().execute(
         _caller_rows(), {"e164": parsed.e164, "stems": extension_stems(parsed.e164)}).all()
     exact = [row for row in rows if row.e164 == parsed.e164]  # exact hits win
-    matches = [_match_for(row) for row in exact] if exact else [_match_for(row, via_extension=True) for row in rows]
+    matches = [_caller_match(row) for row in exact] if exact else [_caller_match(row, True) for row in rows]
     result.matches = _unique(matches)
     return result
