@@ -40,11 +40,10 @@ KINDS = {
 DIALLED_KINDS = ("phone", "mobile")  # a desk phone never needs to dial a fax
 
 
-@dataclass(slots=True)
-class DirectoryNumber:
-    kind: str  # phone | mobile | fax
-    dial: str  # as the phone dials it (0221…, 0043…): only digits, "+", "*" and "#"
-    e164: str | None
+# A number of the directory: (kind, dial, e164). kind is phone | mobile | fax; dial is the number as
+# the phone dials it (0221…, 0043…: only digits, "+", "*" and "#"). A plain tuple: a directory holds
+# 20,000 of them.
+DirectoryNumber = tuple[str, str, "str | None"]
 
 
 @dataclass(slots=True)
@@ -71,7 +70,7 @@ class DirectoryContact:
         self.label = f"{name} ({self.company})" if self.company and self.company != name else name
 
     def dialled(self) -> list[DirectoryNumber]:
-        return [number for number in self.numbers if number.kind in DIALLED_KINDS]
+        return [number for number in self.numbers if number[0] in DIALLED_KINDS]
 
 
 # --------------------------------------------------------------------------- numbers as the phone dials them
@@ -163,7 +162,7 @@ def _phonebook_contacts(dial, emails: bool) -> list[DirectoryContact]:
     for _number_id, entry_id, kind, e164, raw in number_rows:
         contact = entries.get(entry_id)
         if contact is not None:  # an entry added between the two reads waits for the next render
-            contact.numbers.append(DirectoryNumber(kind, dial(e164, raw), e164))
+            contact.numbers.append((kind, dial(e164, raw), e164))
     return [contact for contact in entries.values() if contact.numbers]
 
 
@@ -207,7 +206,7 @@ def _address_contacts(dial) -> list[DirectoryContact]:
             contact = contacts[key] = DirectoryContact(
                 key, name if is_company else "", "", (name if is_company else company) or "", name,
                 emails=[email] if email else [])
-        contact.numbers.append(DirectoryNumber(number_kind, dial(e164, raw), e164))
+        contact.numbers.append((number_kind, dial(e164, raw), e164))
     for person_id, name, role, email, company, number_kind, e164, raw in connection.execute(
             select(ContactPerson.id, ContactPerson.name, ContactPerson.role, ContactPerson.email, Address.name,
                    PhoneNumber.kind, PhoneNumber.e164, PhoneNumber.raw)
@@ -219,7 +218,7 @@ def _address_contacts(dial) -> list[DirectoryContact]:
         if contact is None:
             contact = contacts[key] = DirectoryContact(key, "", "", company or "", name, job_title=role or "",
                                                        emails=[email] if email else [])
-        contact.numbers.append(DirectoryNumber(number_kind, dial(e164, raw), e164))
+        contact.numbers.append((number_kind, dial(e164, raw), e164))
     return list(contacts.values())
 
 
@@ -230,7 +229,7 @@ def _matches(contact: DirectoryContact, query: str) -> bool:
         return True
     digits = re.sub(r"\D", "", query)
     if digits and len(digits) == len(re.sub(r"[\s+/()-]", "", query)):
-        return any(digits in re.sub(r"\D", "", number.dial) for number in contact.numbers)
+        return any(digits in re.sub(r"\D", "", dialled) for _kind, dialled, _e164 in contact.numbers)
     label = sort_key(contact.label)
     return all(sort_key(word) in label for word in query.split())
 
@@ -264,8 +263,8 @@ def yealink_xml(contacts: list[DirectoryContact], title: str) -> bytes:
     """Yealink remote phonebook: `YealinkIPPhoneDirectory` with up to three labelled `Telephone`s per entry."""
     parts = [_XML_DECLARATION, f"<YealinkIPPhoneDirectory><Title>{_escape(title)}</Title>"]
     for contact in contacts:
-        telephones = [f'<Telephone label="{_LABELS[number.kind]}">{number.dial}</Telephone>'
-                      for number in contact.numbers if number.kind in _LABELS]
+        telephones = [f'<Telephone label="{_LABELS[kind]}">{dialled}</Telephone>'
+                      for kind, dialled, _e164 in contact.numbers if kind in _LABELS]
         if telephones:
             parts.append(f"<DirectoryEntry><Name>{_escape(contact.label)}</Name>{''.join(telephones[:3])}"
                          "</DirectoryEntry>\n")
@@ -282,11 +281,11 @@ def snom_xml(contacts: list[DirectoryContact], title: str) -> bytes:
             continue
         name = _escape(contact.label)
         if len(dialled) == 1:
-            parts.append(f"<DirectoryEntry><Name>{name}</Name><Telephone>{dialled[0].dial}</Telephone>"
+            parts.append(f"<DirectoryEntry><Name>{name}</Name><Telephone>{dialled[0][1]}</Telephone>"
                          "</DirectoryEntry>\n")
         else:  # the kind tells the entries apart
-            parts += [f"<DirectoryEntry><Name>{name} – {_LABELS[number.kind]}</Name>"
-                      f"<Telephone>{number.dial}</Telephone></DirectoryEntry>\n" for number in dialled]
+            parts += [f"<DirectoryEntry><Name>{name} – {_LABELS[kind]}</Name>"
+                      f"<Telephone>{digits}</Telephone></DirectoryEntry>\n" for kind, digits, _e164 in dialled]
     parts.append("</SnomIPPhoneDirectory>\n")
     return "".join(parts).encode("utf-8")
 
@@ -295,9 +294,9 @@ def grandstream_xml(contacts: list[DirectoryContact], title: str) -> bytes:
     """Grandstream phonebook XML: `AddressBook` of `Contact`s with typed `Phone`s."""
     parts = [_XML_DECLARATION, "<AddressBook>"]
     for contact in contacts:
-        phones = [f'<Phone type="{_GRANDSTREAM_TYPES[number.kind]}"><phonenumber>{number.dial}</phonenumber>'
+        phones = [f'<Phone type="{_GRANDSTREAM_TYPES[kind]}"><phonenumber>{dialled}</phonenumber>'
                   "<accountindex>1</accountindex></Phone>\n"
-                  for number in contact.numbers if number.kind in _GRANDSTREAM_TYPES]
+                  for kind, dialled, _e164 in contact.numbers if kind in _GRANDSTREAM_TYPES]
         if not phones:
             continue
         if contact.family_name or contact.given_name:
@@ -317,8 +316,8 @@ def fritzbox_xml(contacts: list[DirectoryContact], title: str) -> bytes:
     for unique_id, contact in enumerate(contacts, start=1):
         if not contact.numbers:
             continue
-        telephony = "".join([f'<number type="{KINDS[number.kind][2]}" prio="{1 if index == 0 else 0}" id="{index}">'
-                             f"{number.dial}</number>" for index, number in enumerate(contact.numbers)])
+        telephony = "".join([f'<number type="{KINDS[kind][2]}" prio="{1 if index == 0 else 0}" id="{index}">'
+                             f"{dialled}</number>" for index, (kind, dialled, _e164) in enumerate(contact.numbers)])
         services = "".join([f'<email classifier="work" id="{index}">{_escape(email)}</email>'
                             for index, email in enumerate(contact.emails)])
         parts.append(f"<contact><category>0</category><person><realName>{_escape(contact.label)}</realName>"
@@ -378,9 +377,9 @@ def vcard(contacts: list[DirectoryContact], title: str) -> bytes:
             parts.append(_line("ORG:" + _vcard_text(contact.company)))
         if contact.job_title:
             parts.append(_line("TITLE:" + _vcard_text(contact.job_title)))
-        for number in contact.numbers:  # "TEL;TYPE=WORK,VOICE:" and an E.164 number fit in 75 octets
-            parts.append(f"TEL;TYPE={KINDS[number.kind][3]}:{number.e164}\r\n" if number.e164 else
-                         _line(f"TEL;TYPE={KINDS[number.kind][3]}:{number.dial}"))
+        for kind, dialled, e164 in contact.numbers:  # "TEL;TYPE=WORK,VOICE:" and E.164 fit in 75 octets
+            parts.append(f"TEL;TYPE={KINDS[kind][3]}:{e164}\r\n" if e164 else
+                         _line(f"TEL;TYPE={KINDS[kind][3]}:{dialled}"))
         for email in contact.emails:
             parts.append(_line("EMAIL;TYPE=INTERNET,WORK:" + _vcard_text(email)))
         parts.append(f"UID:telephone-{contact.key}\r\nEND:VCARD\r\n")
