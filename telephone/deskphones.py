@@ -17,7 +17,7 @@ import gc
 import json
 import re
 import threading
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import phonenumbers
@@ -57,7 +57,7 @@ class DirectoryContact:
     display_name: str
     prefix: str = ""
     job_title: str = ""
-    emails: list[str] | tuple[()] = ()  # most entries have none: no list each
+    emails: Sequence[str] = ()  # most entries have none: no list each
     numbers: list[DirectoryNumber] = field(default_factory=list)
     # "Nachname, Vorname (Firma)" as desk phones list it; set once, every format and the order use it
     label: str = field(init=False)
@@ -405,7 +405,7 @@ def render(format_name: str, query: str = "", title: str = "Firmentelefonbuch") 
         hit = _rendered.get(key)
         if hit is not None and hit[0] == version:
             return hit[1]
-    with _collector_paused():  # the contacts are freed as soon as the text is written
+    with _collector_paused:  # the contacts are freed as soon as the text is written
         body = RENDERERS[format_name](directory_contacts(query, scope, emails=format_name in ("fritzbox", "vcard")),
                                       title)
     if cacheable:
@@ -432,13 +432,8 @@ def _phonebook_version() -> tuple:
     return tuple(db.session.connection().execute(statement).one())
 
 
-_collector = {"pauses": 0, "was_enabled": True}
-_collector_lock = threading.Lock()
-
-
-@contextmanager
-def _collector_paused():
-    """Keep Python's cycle collector out of building and writing a directory.
+class _CollectorPause:
+    """Keeps Python's cycle collector out of building and writing a directory (`with _collector_paused:`).
 
     A directory of 10,000 entries makes some 100,000 short-lived objects without
     reference cycles, freed by reference counting once the text is written. Meanwhile
@@ -446,15 +441,24 @@ def _collector_paused():
     a half of the render time. Overlapping renders (threads, greenlets) turn it back
     on when the last one ends, and only if it was on before.
     """
-    with _collector_lock:
-        if _collector["pauses"] == 0:
-            _collector["was_enabled"] = gc.isenabled()
-            gc.disable()
-        _collector["pauses"] += 1
-    try:
-        yield
-    finally:
-        with _collector_lock:
-            _collector["pauses"] -= 1
-            if _collector["pauses"] == 0 and _collector["was_enabled"]:
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._was_enabled = True
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._depth == 0:
+                self._was_enabled = gc.isenabled()
+                gc.disable()
+            self._depth += 1
+
+    def __exit__(self, *exc_info) -> None:
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0 and self._was_enabled:
                 gc.enable()
+
+
+_collector_paused = _CollectorPause()
