@@ -22,7 +22,6 @@ from flask import current_app, url_for
 from flask_babel import gettext as _
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, NumberParseException, PhoneMetadata, PhoneNumberFormat
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import aliased
 
 from .extensions import db
 from .models import Address, AddressKind, ContactPerson, PhonebookEntry, PhoneNumber
@@ -322,26 +321,32 @@ def _caller_rows():
     their owner, oldest row first: one query on the number index for exact hits and extensions (a round
     trip less for every unknown caller).
 
-    Built once, the values bound at execution: building and keying a statement of this size
-    costs more than running it.
+    The owner's columns are looked up by primary key for each row found, so that the plan never depends
+    on table statistics (PostgreSQL has none right after an import). Built once, the values bound at
+    execution: building and keying a statement of this size costs more than running it.
     """
-    person_company = aliased(Address, name="person_company")  # the company a contact person works for
     extends_main_number = (PhoneNumber.main_prefix.in_(bindparam("stems", expanding=True))
                            & PhoneNumber.address_id.is_not(None))
+    person_company = (select(Address.name).join(ContactPerson, ContactPerson.address_id == Address.id)
+                      .where(ContactPerson.id == PhoneNumber.contact_person_id).scalar_subquery())
     return (
         select(PhoneNumber.e164, PhoneNumber.address_id, PhoneNumber.contact_person_id, PhoneNumber.phonebook_entry_id,
-               Address.name.label("address_name"), Address.company.label("address_company"),
-               Address.kind.label("address_kind"),
-               ContactPerson.name.label("person_name"), ContactPerson.address_id.label("person_address_id"),
-               person_company.name.label("person_company"),
-               PhonebookEntry.display_name.label("entry_name"), PhonebookEntry.company.label("entry_company"))
-        .outerjoin(Address, PhoneNumber.address_id == Address.id)
-        .outerjoin(ContactPerson, PhoneNumber.contact_person_id == ContactPerson.id)
-        .outerjoin(person_company, ContactPerson.address_id == person_company.id)
-        .outerjoin(PhonebookEntry, PhoneNumber.phonebook_entry_id == PhonebookEntry.id)
+               _column_of(Address.name, PhoneNumber.address_id).label("address_name"),
+               _column_of(Address.company, PhoneNumber.address_id).label("address_company"),
+               _column_of(Address.kind, PhoneNumber.address_id).label("address_kind"),
+               _column_of(ContactPerson.name, PhoneNumber.contact_person_id).label("person_name"),
+               _column_of(ContactPerson.address_id, PhoneNumber.contact_person_id).label("person_address_id"),
+               person_company.label("person_company"),
+               _column_of(PhonebookEntry.display_name, PhoneNumber.phonebook_entry_id).label("entry_name"),
+               _column_of(PhonebookEntry.company, PhoneNumber.phonebook_entry_id).label("entry_company"))
         .where((PhoneNumber.e164 == bindparam("e164")) | extends_main_number)
         .order_by(PhoneNumber.id)
     )
+
+
+def _column_of(column, key):
+    """`column` of the row whose primary key is `key` (a correlated look-up)."""
+    return select(column).where(column.class_.id == key).scalar_subquery()
 
 
 def _unique(matches: list[Match | None]) -> list[Match]:
