@@ -264,6 +264,25 @@ def test_directory_is_rendered_again_only_when_the_phonebook_changes(client, app
     assert len(loads) == 4
 
 
+def test_kept_directory_follows_deleted_and_replaced_entries(client, app, phonebook):
+    """A deleted entry leaves the kept directory at once, also when a new one takes its place and number."""
+    from telephone.models import PhonebookEntry
+    from telephone.phonebook.entries import delete_manual
+
+    names = lambda: [e.findtext("Name") for e in xml_of(fetch(client, phonebook, "yealink.xml")).findall("DirectoryEntry")]  # noqa: E731
+    assert "Öztürk, Ayşe" in names()
+    with app.app_context():
+        delete_manual(db.session.scalar(db.select(PhonebookEntry).filter_by(family_name="Öztürk")))
+        db.session.commit()
+    assert "Öztürk, Ayşe" not in names()
+    with app.app_context():
+        delete_manual(db.session.scalar(db.select(PhonebookEntry).filter_by(family_name="Weiß")))
+        save_manual(None, ManualEntryData(given_name="Jana", family_name="Neu", phones=[
+            ("WORK", "0221 1234567"), ("MOBILE", "0171 2345678"), ("WORK_FAX", "0221 1234568")]))
+        db.session.commit()
+    assert names() == ["Bäckerei <Zentrale>", "Neu, Jana"]
+
+
 def test_markup_and_control_characters_in_names_give_well_formed_xml(client, app, phonebook):
     with app.app_context():
         save_manual(None, ManualEntryData(display_name='Evil "<x>" & \x01Co', company='A&B "Quote"',
