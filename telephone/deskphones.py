@@ -26,6 +26,7 @@ from sqlalchemy import Text, cast, func, null, select, true
 from . import numbers, site_settings
 from .extensions import db
 from .models import Address, ContactPerson, PhonebookEntry, PhoneNumber
+from .search import fold, terms
 from .sync.normalize import sort_key
 
 FORMATS = ("yealink", "snom", "grandstream", "fritzbox", "vcard")
@@ -230,8 +231,7 @@ def _matches(contact: DirectoryContact, query: str) -> bool:
     digits = re.sub(r"\D", "", query)
     if digits and len(digits) == len(re.sub(r"[\s+/()-]", "", query)):
         return any(digits in re.sub(r"\D", "", dialled) for _kind, dialled, _e164 in contact.numbers)
-    label = sort_key(contact.label)
-    return all(sort_key(word) in label for word in query.split())
+    return terms(query).found_in(fold(contact.label))  # folded like every other search ("Oeztuerk")
 
 
 # --------------------------------------------------------------------------- vendor formats

@@ -62,6 +62,7 @@ def test_yealink_type_ahead_search_folds_umlauts_and_finds_digits(client, phoneb
     names = lambda response: [e.findtext("Name") for e in xml_of(response).findall("DirectoryEntry")]  # noqa: E731
     assert names(fetch(client, phonebook, "yealink.xml", q="weiss")) == ["Weiß, Jürgen (Müller & Söhne GmbH)"]
     assert names(fetch(client, phonebook, "yealink.xml", q="oztu")) == ["Öztürk, Ayşe"]
+    assert names(fetch(client, phonebook, "yealink.xml", q="Oeztuerk")) == ["Öztürk, Ayşe"]  # as everywhere
     assert names(fetch(client, phonebook, "yealink.xml", q="0171 234")) == ["Weiß, Jürgen (Müller & Söhne GmbH)"]
     assert names(fetch(client, phonebook, "yealink.xml", q="niemand")) == []
 
