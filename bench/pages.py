@@ -5,7 +5,7 @@ numbers each, German names with umlauts, cities), N company phonebook entries an
 their call events; the newest few still ringing or answered), through the app's own save
 functions (`book.apply_address`/`apply_contact`, `entries.save_manual`, the journal's call
 derivation), one commit per batch. A filled database is reused while its size, this script's
-fill version and the migration head match (`--refill` fills it again).
+fill version match (`--refill` fills it again); one filled by an older schema is migrated to the head.
 
 Then it renders every page in-process with the Flask test client, logged in, and prints the
 median of `--runs` requests (after one warm-up) beside `/healthz` from the same run:
@@ -436,12 +436,34 @@ def fill(app, url: str, size: int) -> None:
         db.engine.dispose()
 
 
+def upgrade_filled(app, size: int) -> None:
+    """A database filled by an older schema, brought to the head by the migrations (as `flask db upgrade`
+    brings an office's database): much faster than filling it again, and the same rows."""
+    from flask_migrate import upgrade
+
+    from telephone.extensions import db
+    from telephone.models import Setting
+
+    print(f"upgrading the filled database of {size:,} rows to {migration_head(app)}")
+    with app.app_context():
+        upgrade()
+        db.session.merge(Setting(key=MARKER, value=json.dumps(wanted_marker(app, size))))
+        db.session.commit()
+        db.session.execute(text("ANALYZE"))
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+
+
 def ensure_filled(url: str, size: int, refill: bool):
     app = make_app(url)
     stored = stored_marker(app)
-    if refill or stored != wanted_marker(app, size):
+    wanted = wanted_marker(app, size)
+    if not refill and stored and stored != wanted and {**stored, "head": wanted["head"]} == wanted:
+        upgrade_filled(app, size)
+    elif refill or stored != wanted:
         if stored and not refill:
-            print(f"refilling: filled with {stored}, wanted {wanted_marker(app, size)}")
+            print(f"refilling: filled with {stored}, wanted {wanted}")
         fill(app, url, size)
     return app
 

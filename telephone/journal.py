@@ -425,8 +425,13 @@ def calls_needing_callback(calls: list[Call]) -> set[int]:
             if not (call.remote_e164 in last_callback and last_callback[call.remote_e164] > call.started_at)}
 
 
+# The navigation counts open missed calls up to this many and then says "99+".
+MISSED_COUNT_CAP = 99
+
+
 def open_missed_count() -> int:
-    """How many missed calls still need a callback (the same rule as `calls_needing_callback`)."""
+    """How many missed calls still need a callback (the same rule as `calls_needing_callback`),
+    counted up to MISSED_COUNT_CAP + 1: every page shows the count, so it must not grow with the journal."""
     callback = aliased(Call)
     called_back = (
         select(callback.id)
@@ -434,10 +439,17 @@ def open_missed_count() -> int:
                callback.started_at > Call.started_at)
         .exists()
     )
-    return db.session.scalar(
-        select(func.count()).select_from(Call)
+    open_missed = (
+        select(Call.id)
         .where(Call.direction == "in", Call.status.in_(MISSED_STATUSES), Call.done_at.is_(None), ~called_back)
-    ) or 0
+        .limit(MISSED_COUNT_CAP + 1).subquery()
+    )
+    return db.session.scalar(select(func.count()).select_from(open_missed)) or 0
+
+
+def missed_count_label(count: int) -> str:
+    """The navigation badge's text: the count, or "99+" beyond the cap."""
+    return f"{MISSED_COUNT_CAP}+" if count > MISSED_COUNT_CAP else str(count)
 
 
 def mark_done(call: Call, user: User) -> None:

@@ -19,10 +19,10 @@ def call_status_filter(status: str) -> str:
 
 
 @bp.app_template_global("open_missed_calls")
-def open_missed_calls() -> int:
+def open_missed_calls() -> str:
     """The navigation's count of missed calls without callback, counted once per request."""
     if "open_missed_calls" not in g:
-        g.open_missed_calls = journal.open_missed_count()
+        g.open_missed_calls = journal.missed_count_label(journal.open_missed_count())
     return g.open_missed_calls
 
 
