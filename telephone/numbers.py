@@ -196,8 +196,14 @@ def display(e164: str | None, raw: str = "", region: str | None = None) -> str:
         if parsed.kind == ANONYMOUS_CALLER:
             return _("anonym")
         return raw
+    return _formatted(e164, region or default_region())
+
+
+@functools.lru_cache(maxsize=50_000)
+def _formatted(e164: str, region: str) -> str:
+    """E.164 in the notation of `display` (formatting costs ~0.5 ms; lists show the same numbers again)."""
     number = phonenumbers.parse(e164)
-    own = phonenumbers.country_code_for_region(region or default_region())
+    own = phonenumbers.country_code_for_region(region)
     fmt = PhoneNumberFormat.NATIONAL if number.country_code == own else PhoneNumberFormat.INTERNATIONAL
     return phonenumbers.format_number(number, fmt)
 
