@@ -498,7 +498,7 @@ def pages(size: int) -> list[Page]:
         Page("addresses: list, first page", "/addresses/"),
         Page("addresses: list, last page", "last:/addresses/"),
         Page(f"addresses: search name „{NAME_QUERY}“", f"/addresses/?q={q(NAME_QUERY)}", "address-list"),
-        Page(f"addresses: search number „{digits}“", f"/addresses/?q={q(digits)}", "address-list"),
+        Page("addresses: search number (area code + 2 digits)", f"/addresses/?q={q(digits)}", "address-list"),
         Page(f"addresses: search city „{CITY_QUERY}“", f"/addresses/?q={q(CITY_QUERY)}", "address-list"),
         Page("phonebook: list, first page", "/phonebook/"),
         Page("phonebook: list, last page", "last:/phonebook/"),
@@ -507,7 +507,7 @@ def pages(size: int) -> list[Page]:
         Page("journal: first page", "/calls/"),
         Page("journal: last page", "last:/calls/"),
         Page(f"journal: search name „{NAME_QUERY}“", f"/calls/?q={q(NAME_QUERY)}", "journal-list"),
-        Page(f"journal: search number „{digits}“", f"/calls/?q={q(digits)}", "journal-list"),
+        Page("journal: search number (area code + 2 digits)", f"/calls/?q={q(digits)}", "journal-list"),
     ]
 
 
