@@ -398,6 +398,9 @@ class CallStatus(str, enum.Enum):
 class Call(db.Model):
     """The call journal (Anrufliste): one row per Placetel call or click-to-dial attempt."""
 
+    # Was a missed call called back? One seek per call (journal.open_missed_count, calls_needing_callback).
+    __table_args__ = (Index("ix_call_callback", "remote_e164", "direction", "started_at"),)
+
     id: Mapped[int] = mapped_column(primary_key=True)
     # Placetel's call id (64 hex digits, or any printable id up to 128 characters);
     # NULL for a click-to-dial attempt not (yet) tied to a call

@@ -1,5 +1,5 @@
 """German search: sort keys and search texts of addresses, contact persons and phonebook entries,
-and their substring indexes (SQLite FTS5 trigram, PostgreSQL pg_trgm)
+and their substring indexes (SQLite FTS5 trigram, PostgreSQL pg_trgm); the journal's callback index
 
 Revision ID: search_index
 Revises: records_voicemail
@@ -44,6 +44,8 @@ def upgrade():
         batch_op.create_index('ix_phonebook_entry_sort', ['sort_name', 'id'], unique=False)
     with op.batch_alter_table('address', schema=None) as batch_op:
         batch_op.create_index('ix_address_sort', ['sort_key', 'id'], unique=False)
+    with op.batch_alter_table('call', schema=None) as batch_op:
+        batch_op.create_index('ix_call_callback', ['remote_e164', 'direction', 'started_at'], unique=False)
     _fill_texts()
     from telephone import search_index
 
@@ -54,6 +56,8 @@ def downgrade():
     from telephone import search_index
 
     search_index.drop(op.get_bind())
+    with op.batch_alter_table('call', schema=None) as batch_op:
+        batch_op.drop_index('ix_call_callback')
     with op.batch_alter_table('address', schema=None) as batch_op:
         batch_op.drop_index('ix_address_sort')
     with op.batch_alter_table('phonebook_entry', schema=None) as batch_op:
