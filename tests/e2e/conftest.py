@@ -3,6 +3,7 @@ import os
 import re
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,19 @@ def shots_dir(area: str) -> Path:
     path = Path(SCREENSHOTS) / area
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+
+
+@contextmanager
+def logged_in_page(browser, base: str, viewport: str, username: str = "anna"):
+    """A German browser page at one of VIEWPORTS (`page.viewport_name`), logged in as `username`."""
+    context = browser.new_context(locale="de-DE", viewport=VIEWPORTS[viewport])
+    page = context.new_page()
+    page.viewport_name = viewport
+    log_in(page, base, username)
+    try:
+        yield page
+    finally:
+        context.close()

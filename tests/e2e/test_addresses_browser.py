@@ -11,12 +11,11 @@ from sqlalchemy import func, select
 from telephone.extensions import db
 from telephone.models import Address, ContactPerson
 
-from ..conftest import PASSWORD, make_user
-from .conftest import shots_dir
+from ..conftest import make_user
+from .conftest import VIEWPORTS, logged_in_page, shots_dir
 from ..servers import serve_app
 
 SHOTS = shots_dir("addresses")
-VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 FIRST = (
     "Typ;Kundennummer;Name;Anrede;Titel;Vorname;Nachname;Funktion;Ort;Telefon;E-Mail\r\n"
     "Person;;;;;Jürgen;Weiß;;Mainz;06131 223344;juergen@example.de\r\n"
@@ -37,16 +36,8 @@ def server(app, tmp_path):
 
 @pytest.fixture(params=VIEWPORTS, ids=list(VIEWPORTS))
 def page(request, browser, server):
-    context = browser.new_context(locale="de-DE", viewport=VIEWPORTS[request.param])
-    page = context.new_page()
-    page.viewport_name = request.param
-    page.goto(f"{server}/login")
-    page.fill("input[name=username]", "anna")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{server}/addresses/")
-    yield page
-    context.close()
+    with logged_in_page(browser, server, request.param) as page:
+        yield page
 
 
 def shot(page, name: str) -> None:

@@ -12,10 +12,9 @@ from telephone.models import Address
 
 from ..conftest import make_user
 from ..servers import serve_app
-from .conftest import log_in, shots_dir
+from .conftest import VIEWPORTS, logged_in_page, shots_dir
 
 SHOTS = shots_dir("paging")
-VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 NAMES = [f"Bäckerei {n:02d}" for n in range(1, 8)] + ["Jäger Söhne", "Müller Fliesen"]
 
 
@@ -32,12 +31,8 @@ def server(app):
 
 @pytest.fixture(params=VIEWPORTS, ids=list(VIEWPORTS))
 def page(request, browser, server):
-    context = browser.new_context(locale="de-DE", viewport=VIEWPORTS[request.param])
-    page = context.new_page()
-    page.viewport_name = request.param
-    log_in(page, server)
-    yield page
-    context.close()
+    with logged_in_page(browser, server, request.param) as page:
+        yield page
 
 
 def listed(page) -> list[str]:

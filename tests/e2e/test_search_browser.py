@@ -7,10 +7,9 @@ import pytest
 from ..conftest import make_user
 from ..servers import serve_app
 from ..test_addresses import add_contact, create_address
-from .conftest import log_in, shots_dir
+from .conftest import VIEWPORTS, logged_in_page, shots_dir
 
 SHOTS = shots_dir("search")
-VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 BLANK = {"company": "", "phone": "", "mobile": "", "fax": "", "email": "", "city": "", "postcode": "", "street": ""}
 
 
@@ -27,12 +26,8 @@ def server(app):
 
 @pytest.fixture(params=VIEWPORTS, ids=list(VIEWPORTS))
 def page(request, browser, server):
-    context = browser.new_context(locale="de-DE", viewport=VIEWPORTS[request.param])
-    page = context.new_page()
-    page.viewport_name = request.param
-    log_in(page, server)
-    yield page
-    context.close()
+    with logged_in_page(browser, server, request.param) as page:
+        yield page
 
 
 def rows(page) -> list[str]:
