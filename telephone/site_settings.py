@@ -170,9 +170,10 @@ def _stored() -> dict[str, str]:
     """
     if has_request_context() and "_site_settings" in g:
         return g._site_settings
-    # Through the session's connection: never flushes half-built objects, and costs a third
-    # of an ORM execution (phones and PBXs ask the token-protected URLs with every call)
-    values = dict(db.session.connection().execute(_ALL_SETTINGS).tuples().all())
+    # Never flushes half-built objects; through the session, so that a request whose first statement
+    # this is gets it retried on a new connection when the pooled one was dead (database.py)
+    with db.session.no_autoflush:
+        values = dict(db.session.execute(_ALL_SETTINGS).tuples().all())
     if has_request_context():
         g._site_settings = values
     return values
