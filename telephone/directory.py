@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import aliased, contains_eager
 
 from .search import matching, terms
@@ -52,13 +52,12 @@ def search(query: str) -> Select:
     )
     found = terms(query)
     if found:
-        owners = [matching(model.__tablename__, model.id, model.search_text, found)
-                  for model in (ContactPerson, Address, PhonebookEntry)]
-        statement = statement.where(or_(
-            and_(PhoneNumber.contact_person_id.is_not(None), owners[0]),
-            and_(PhoneNumber.address_id.is_not(None), owners[1]),
-            and_(PhoneNumber.phonebook_entry_id.is_not(None), owners[2]),
-        ))
+        # Each owner kind's matches from its index, then their numbers through the number index's keys
+        statement = statement.where(or_(*(
+            owner_key.in_(select(model.id).where(matching(model.__tablename__, model.id, model.search_text, found)))
+            for owner_key, model in ((PhoneNumber.contact_person_id, ContactPerson),
+                                     (PhoneNumber.address_id, Address),
+                                     (PhoneNumber.phonebook_entry_id, PhonebookEntry)))))
         if found.number:  # the owner has the number: list that number, not all of the owner's
             statement = statement.where(or_(PhoneNumber.e164.contains(found.number, autoescape=True),
                                             PhoneNumber.raw.contains(found.number, autoescape=True)))
