@@ -96,8 +96,11 @@ def _sqlite_pragmas(dbapi_connection, _record):
 def _init_extensions(app: Flask) -> None:
     from .i18n import select_locale, select_timezone
 
+    from . import search_documents, search_index  # noqa: F401 (keep search texts and indexes current)
+
     db.init_app(app)
-    migrate.init_app(app, db, directory=os.path.join(ROOT, "migrations"), render_as_batch=True)
+    migrate.init_app(app, db, directory=os.path.join(ROOT, "migrations"), render_as_batch=True,
+                     include_name=search_index.include_name)
     csrf.init_app(app)
     htmx.init_app(app)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone,
@@ -148,8 +151,10 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(call_control_bp)
 
     from .i18n import register_template_helpers
+    from .paging import page_url
 
     register_template_helpers(app)
+    app.add_template_global(page_url, "page_url")
 
 
 def _register_cli(app: Flask) -> None:

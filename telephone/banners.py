@@ -172,14 +172,15 @@ def prepare(app: Flask) -> None:
 
 def render(call: Call, locales: tuple[str, ...]) -> dict[str, str]:
     """Render the banner fragment of `call` once per locale. Needs a request context."""
-    from .journal import open_missed_count  # journal → events → banners
+    from .journal import missed_count_label, open_missed_count  # journal → events → banners
 
     ended = call.status not in (CallStatus.RINGING.value, CallStatus.ACCEPTED.value)
     anonymous = not call.remote_e164
     context = {"call": call, "ended": ended, "anonymous": anonymous,
                "dismiss_after": ENDED_BANNER_SECONDS if ended else None,
                # the count changes only when a call ends: one query for those events alone
-               "last_contact": last_contact(call), "missed_calls": open_missed_count() if ended else None,
+               "last_contact": last_contact(call),
+               "missed_calls": missed_count_label(open_missed_count()) if ended else None,
                # the colleague who took the call, with their presence (Placetel's flag only from the cache)
                "taker": presence.presence_of(call.user, fetch=False)}
     html = {}

@@ -6,6 +6,7 @@ so that changing SECRET_KEY makes old ciphertexts unreadable rather than wrong.
 from __future__ import annotations
 
 import base64
+import functools
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
@@ -21,8 +22,13 @@ class SecretUnreadable(Exception):
 
 
 def _fernet(secret_key: str | None = None) -> Fernet:
-    key_material = (secret_key or current_app.config["SECRET_KEY"]).encode()
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(key_material)
+    return _fernet_for(secret_key or current_app.config["SECRET_KEY"])
+
+
+@functools.lru_cache(maxsize=4)
+def _fernet_for(secret_key: str) -> Fernet:
+    """Derived once per SECRET_KEY: the token-protected URLs read a secret with every request."""
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(secret_key.encode())
     return Fernet(base64.urlsafe_b64encode(derived))
 
 

@@ -5,13 +5,12 @@ contact persons, addresses and company phonebook entries alike.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from sqlalchemy import func, literal, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import aliased, contains_eager
 
-from .extensions import db
+from .search import matching, terms
 from .models import Address, ContactPerson, PhonebookEntry, PhoneNumber
 from .numbers import Match, _match_for
 
@@ -27,49 +26,45 @@ class DirectoryEntry:
     owner: Match
 
 
-def _digit_patterns(query: str) -> list[str]:
-    """Digit strings to look for in E.164 numbers: `0221 12` also finds `+4922112…`."""
-    digits = re.sub(r"\D", "", query)
-    if len(digits) < 3:
-        return []
-    patterns = [digits]
-    if digits.startswith("00"):
-        patterns.append(digits[2:])
-    elif digits.startswith("0"):
-        patterns.append(digits[1:])
-    return patterns
+# The owner of a number as the directory names it: contact person (with its company), address or
+# phonebook entry; every index row has exactly one owner.
+OWNER_ADDRESS = aliased(Address, name="owner_address")  # the company of a contact person
+# The directory's order: the owners' German sort keys (the last key unique, for keyset paging).
+ORDER = (func.coalesce(ContactPerson.sort_key, Address.sort_key, PhonebookEntry.sort_name), PhoneNumber.kind,
+         PhoneNumber.id)
 
 
-def search(query: str, page: int = 1, per_page: int = 25):
-    """A page (Flask-SQLAlchemy Pagination) of DirectoryEntry matching `query` in name, company or number.
-
-    The owners (contact person with its company, address, phonebook entry) are
-    loaded by the same query and described like caller lookup matches.
-    """
-    owner_address = aliased(Address)  # the company of a contact person
-    name = func.coalesce(ContactPerson.name, Address.name, PhonebookEntry.display_name, literal(""))
-    company = func.coalesce(owner_address.name, Address.company, PhonebookEntry.company, literal(""))
+def search(query: str) -> Select:
+    """The callable numbers matching `query` (see `search`), unordered (the list sorts by ORDER), each
+    with its owner loaded by the same query (see `entries`)."""
     statement = (
         select(PhoneNumber)
         .outerjoin(PhoneNumber.contact_person)
-        .outerjoin(owner_address, ContactPerson.address_id == owner_address.id)
+        .outerjoin(OWNER_ADDRESS, ContactPerson.address_id == OWNER_ADDRESS.id)
         .outerjoin(PhoneNumber.address)
         .outerjoin(PhoneNumber.phonebook_entry)
         .options(
-            contains_eager(PhoneNumber.contact_person).contains_eager(ContactPerson.address.of_type(owner_address)),
+            contains_eager(PhoneNumber.contact_person).contains_eager(ContactPerson.address.of_type(OWNER_ADDRESS)),
             contains_eager(PhoneNumber.address),
             contains_eager(PhoneNumber.phonebook_entry),
         )
         .where(PhoneNumber.kind.in_(CALLABLE_KINDS))
     )
-    if query:
-        text = query.lower()
-        conditions = [func.lower(column).contains(text, autoescape=True)
-                      for column in (name, company, PhoneNumber.raw)]
-        conditions += [PhoneNumber.e164.like(f"%{digits}%") for digits in _digit_patterns(query)]
-        statement = statement.where(or_(*conditions))
-    statement = statement.order_by(func.lower(name), PhoneNumber.kind, PhoneNumber.id)
-    result = db.paginate(statement, page=page, per_page=per_page, error_out=False)
-    # Same description as a caller lookup match; every index row has exactly one owner.
-    result.items = [DirectoryEntry(row, owner) for row in result.items if (owner := _match_for(row))]
-    return result
+    found = terms(query)
+    if found:
+        owners = [matching(model.__tablename__, model.id, model.search_text, found)
+                  for model in (ContactPerson, Address, PhonebookEntry)]
+        statement = statement.where(or_(
+            and_(PhoneNumber.contact_person_id.is_not(None), owners[0]),
+            and_(PhoneNumber.address_id.is_not(None), owners[1]),
+            and_(PhoneNumber.phonebook_entry_id.is_not(None), owners[2]),
+        ))
+        if found.number:  # the owner has the number: list that number, not all of the owner's
+            statement = statement.where(or_(PhoneNumber.e164.contains(found.number, autoescape=True),
+                                            PhoneNumber.raw.contains(found.number, autoescape=True)))
+    return statement
+
+
+def entries(rows: list[PhoneNumber]) -> list[DirectoryEntry]:
+    """The directory's rows with their owners described like caller lookup matches."""
+    return [DirectoryEntry(row, owner) for row in rows if (owner := _match_for(row))]

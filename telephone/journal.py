@@ -17,7 +17,7 @@ from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
-from . import call_rows, events, numbers, site_settings
+from . import call_rows, events, numbers, search, site_settings
 from .extensions import db
 from .models import (
     Address,
@@ -360,10 +360,15 @@ def local_day_start(day: date, tz) -> datetime:
     return aware.astimezone(timezone.utc).replace(tzinfo=None)
 
 
+# The journal's order, newest first (the last key unique, for keyset paging: telephone/paging.py).
+JOURNAL_ORDER = (Call.started_at.desc(), Call.id.desc())
+
+
 def journal_query(filters: JournalFilter, user_id: int, tz) -> Select:
-    """The calls matching `filters`, newest first (`tz` = the user's zone for the date range)."""
+    """The calls matching `filters`, unordered (the journal sorts by JOURNAL_ORDER; `tz` = the user's
+    zone for the date range)."""
     query = (
-        select(Call).order_by(Call.started_at.desc(), Call.id.desc())
+        select(Call)
         .options(selectinload(Call.user), selectinload(Call.notes).selectinload(PhoneNote.author),
                  selectinload(Call.voicemail))
     )
@@ -383,26 +388,22 @@ def journal_query(filters: JournalFilter, user_id: int, tz) -> Select:
 
 
 def _search_condition(text: str):
-    """Numbers as typed or in any notation, names of matched contacts, and who answered/dialled."""
+    """Numbers in any notation (the rule of `search.number_digits`), the names and places of the
+    addresses, contact persons and phonebook entries the other party's number belongs to, and who
+    answered or dialled."""
+    found = search.terms(text)
+    owners = [
+        PhoneNumber.address_id.in_(select(Address.id).where(
+            search.matching(Address.__tablename__, Address.id, Address.search_text, found))),
+        PhoneNumber.contact_person_id.in_(select(ContactPerson.id).where(
+            search.matching(ContactPerson.__tablename__, ContactPerson.id, ContactPerson.search_text, found))),
+        PhoneNumber.phonebook_entry_id.in_(select(PhonebookEntry.id).where(
+            search.matching(PhonebookEntry.__tablename__, PhonebookEntry.id, PhonebookEntry.search_text, found))),
+    ]
+    conditions = [Call.remote_e164.in_(select(PhoneNumber.e164).where(PhoneNumber.e164.is_not(None), or_(*owners)))]
+    if found.number:
+        conditions.append(search.matching(Call.__tablename__, Call.id, Call.remote_e164, found))
     pattern = f"%{text}%"
-    conditions = [Call.from_number.ilike(pattern), Call.to_number.ilike(pattern), Call.peer.ilike(pattern)]
-    e164 = numbers.to_e164(text)
-    if e164:
-        conditions.append(Call.remote_e164 == e164)
-    digits = "".join(ch for ch in text if ch.isdigit())
-    if len(digits) >= 4:
-        conditions.append(Call.remote_e164.like(f"%{digits.lstrip('0')}%"))
-    named_numbers = (
-        select(PhoneNumber.e164)
-        .outerjoin(Address, PhoneNumber.address_id == Address.id)
-        .outerjoin(ContactPerson, PhoneNumber.contact_person_id == ContactPerson.id)
-        .outerjoin(PhonebookEntry, PhoneNumber.phonebook_entry_id == PhonebookEntry.id)
-        .where(PhoneNumber.e164.is_not(None), or_(
-            Address.name.ilike(pattern), Address.company.ilike(pattern), ContactPerson.name.ilike(pattern),
-            PhonebookEntry.display_name.ilike(pattern), PhonebookEntry.company.ilike(pattern),
-        ))
-    )
-    conditions.append(Call.remote_e164.in_(named_numbers))
     users = select(User.id).where(or_(User.username.ilike(pattern), User.display_name.ilike(pattern)))
     conditions.append(Call.user_id.in_(users))
     return or_(*conditions)
@@ -424,8 +425,13 @@ def calls_needing_callback(calls: list[Call]) -> set[int]:
             if not (call.remote_e164 in last_callback and last_callback[call.remote_e164] > call.started_at)}
 
 
+# The navigation counts open missed calls up to this many and then says "99+".
+MISSED_COUNT_CAP = 99
+
+
 def open_missed_count() -> int:
-    """How many missed calls still need a callback (the same rule as `calls_needing_callback`)."""
+    """How many missed calls still need a callback (the same rule as `calls_needing_callback`),
+    counted up to MISSED_COUNT_CAP + 1: every page shows the count, so it must not grow with the journal."""
     callback = aliased(Call)
     called_back = (
         select(callback.id)
@@ -433,10 +439,17 @@ def open_missed_count() -> int:
                callback.started_at > Call.started_at)
         .exists()
     )
-    return db.session.scalar(
-        select(func.count()).select_from(Call)
+    open_missed = (
+        select(Call.id)
         .where(Call.direction == "in", Call.status.in_(MISSED_STATUSES), Call.done_at.is_(None), ~called_back)
-    ) or 0
+        .limit(MISSED_COUNT_CAP + 1).subquery()
+    )
+    return db.session.scalar(select(func.count()).select_from(open_missed)) or 0
+
+
+def missed_count_label(count: int) -> str:
+    """The navigation badge's text: the count, or "99+" beyond the cap."""
+    return f"{MISSED_COUNT_CAP}+" if count > MISSED_COUNT_CAP else str(count)
 
 
 def mark_done(call: Call, user: User) -> None:

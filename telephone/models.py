@@ -202,13 +202,18 @@ class Address(db.Model):
     # Call Control: the colleague this customer reaches first, and groups such as "VIP, Lieferant"
     account_manager_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     tags: Mapped[str] = mapped_column(String(200), default="")
+    # Set on every flush (search_documents): German sort order, persons by surname; the folded search text
+    sort_key: Mapped[str] = mapped_column(String(200), default="")
+    search_text: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (Index("ix_address_sort", "sort_key", "id"),)
 
     account_manager: Mapped[User | None] = relationship()
     contacts: Mapped[list[ContactPerson]] = relationship(
         back_populates="address", cascade="all, delete-orphan",
-        order_by="[ContactPerson.last_name, ContactPerson.first_name, ContactPerson.id]"
+        order_by="[ContactPerson.sort_key, ContactPerson.id]"
     )
     numbers: Mapped[list[PhoneNumber]] = relationship(
         back_populates="address", cascade="all, delete-orphan"
@@ -235,6 +240,9 @@ class ContactPerson(db.Model):
     phone: Mapped[str] = mapped_column(String(64), default="")
     mobile: Mapped[str] = mapped_column(String(64), default="")
     fax: Mapped[str] = mapped_column(String(64), default="")
+    # Set on every flush (search_documents): surname first; own fields, numbers, company name and city
+    sort_key: Mapped[str] = mapped_column(String(200), default="")
+    search_text: Mapped[str] = mapped_column(Text, default="")
 
     address: Mapped[Address] = relationship(back_populates="contacts")
     numbers: Mapped[list[PhoneNumber]] = relationship(
@@ -277,14 +285,16 @@ class SyncSource(db.Model):
 class PhonebookEntry(db.Model):
     """A Firmentelefonbuch entry: synced (source set, origin S) or manual (no source, origin M)."""
 
-    __table_args__ = (UniqueConstraint("source_id", "internal_id"),)
+    __table_args__ = (UniqueConstraint("source_id", "internal_id"), Index("ix_phonebook_entry_sort", "sort_name", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     source_id: Mapped[int | None] = mapped_column(ForeignKey("sync_source.id", ondelete="CASCADE"), index=True)
     internal_id: Mapped[str | None] = mapped_column(String(200))
     display_name: Mapped[str] = mapped_column(String(200), index=True)
-    # display_name folded for sorting and searching (case and umlauts: "Ärzte" sorts as "arzte")
+    # German sort order (search_documents): persons by surname ("gross thomas"), others by display_name
     sort_name: Mapped[str] = mapped_column(String(200), default="", index=True)
+    # names, company, job title and the digits of the numbers, folded for search (search_documents)
+    search_text: Mapped[str] = mapped_column(Text, default="")
     family_name: Mapped[str] = mapped_column(String(120), default="")
     given_name: Mapped[str] = mapped_column(String(120), default="")
     honorific_prefix: Mapped[str] = mapped_column(String(60), default="")
@@ -387,6 +397,9 @@ class CallStatus(str, enum.Enum):
 
 class Call(db.Model):
     """The call journal (Anrufliste): one row per Placetel call or click-to-dial attempt."""
+
+    # Was a missed call called back? One seek per call (journal.open_missed_count, calls_needing_callback).
+    __table_args__ = (Index("ix_call_callback", "remote_e164", "direction", "started_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Placetel's call id (64 hex digits, or any printable id up to 128 characters);

@@ -7,7 +7,7 @@ from flask_babel import format_date
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from . import numbers
+from . import numbers, search
 from .extensions import db
 from .i18n import as_aware
 from .models import Address, Call, ContactPerson, PhonebookEntry, PhoneNote, User
@@ -81,18 +81,23 @@ def target_for_key(key: str | None) -> NoteTarget | None:
 def search_targets(query: str, exclude: set[str] = frozenset()) -> list[NoteTarget]:
     """Addresses, contact persons and phonebook entries matching `query` (name, company or number),
     for filing a note under any of them; keys in `exclude` are left out."""
+    from .addresses.book import LIST_ORDER as ADDRESS_ORDER
     from .addresses.book import search_query as address_search
+    from .phonebook.entries import LIST_ORDER as PHONEBOOK_ORDER
     from .phonebook.entries import search_statement as phonebook_search
 
     query = " ".join((query or "").split())[:100]
     if not query:
         return []
-    addresses = db.session.scalars(address_search(query).limit(TARGET_SEARCH_LIMIT)).all()
+    addresses = db.session.scalars(address_search(query).order_by(*ADDRESS_ORDER).limit(TARGET_SEARCH_LIMIT)).all()
     people = db.session.scalars(
-        select(ContactPerson).join(ContactPerson.address).where(ContactPerson.name.icontains(query, autoescape=True))
-        .order_by(ContactPerson.name, ContactPerson.id).limit(TARGET_SEARCH_LIMIT)
+        select(ContactPerson).join(ContactPerson.address)
+        .where(search.matching(ContactPerson.__tablename__, ContactPerson.id, ContactPerson.search_text,
+                               search.terms(query)))
+        .order_by(ContactPerson.sort_key, ContactPerson.id).limit(TARGET_SEARCH_LIMIT)
     ).all()
-    entries = db.session.scalars(phonebook_search(query).limit(TARGET_SEARCH_LIMIT)).unique().all()
+    entries = db.session.scalars(phonebook_search(query).order_by(*PHONEBOOK_ORDER)
+                                 .limit(TARGET_SEARCH_LIMIT)).unique().all()
     found = ([address_target(a) for a in addresses] + [contact_target(p) for p in people]
              + [phonebook_target(e) for e in entries])
     return [target for target in found if target.key not in exclude]

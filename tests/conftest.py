@@ -5,6 +5,7 @@ Under CI (`CI` set) an unreachable database fails the run instead of skipping it
 """
 from __future__ import annotations
 
+import html
 import os
 import re
 
@@ -136,3 +137,9 @@ def csrf_token_from(html: str) -> str:
     match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(r'"X-CSRFToken": "([^"]+)"', html)
     assert match, "page carries no CSRF token"
     return match.group(1)
+
+
+def pager_link(page_html: str, rel: str) -> str | None:
+    """The URL of the pager's link `rel` (first, prev, next, last) on a rendered list; None without it."""
+    match = re.search(rf'<a href="([^"]*)" rel="{rel}">', page_html)
+    return html.unescape(match.group(1)) if match else None

@@ -152,3 +152,18 @@ def test_desktop_notification_and_ring_are_opt_ins_in_my_settings(app, client, a
         assert user.desktop_notifications and user.ring_sound
     client.post("/account", data={"locale": "de", "call_notifications": "y"})
     assert 'data-desktop-notifications="off"' in client.get("/account").get_data(as_text=True)
+
+
+def test_the_missed_count_stops_at_99_plus(app, client, auth):
+    """Every page shows the count: it is counted only up to the cap, whatever the journal's size."""
+    from telephone.journal import open_missed_count
+
+    configure(app)
+    with app.app_context():
+        db.session.add_all([Call(call_id=f"m{n}", direction="in", status="missed", from_number=f"+4922199{n:04d}",
+                                 remote_e164=f"+4922199{n:04d}") for n in range(105)])
+        db.session.commit()
+        assert open_missed_count() == 100
+    auth.login()
+    page = client.get("/addresses/").get_data(as_text=True)
+    assert ">99+</span>" in page

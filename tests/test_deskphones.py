@@ -62,6 +62,7 @@ def test_yealink_type_ahead_search_folds_umlauts_and_finds_digits(client, phoneb
     names = lambda response: [e.findtext("Name") for e in xml_of(response).findall("DirectoryEntry")]  # noqa: E731
     assert names(fetch(client, phonebook, "yealink.xml", q="weiss")) == ["Weiß, Jürgen (Müller & Söhne GmbH)"]
     assert names(fetch(client, phonebook, "yealink.xml", q="oztu")) == ["Öztürk, Ayşe"]
+    assert names(fetch(client, phonebook, "yealink.xml", q="Oeztuerk")) == ["Öztürk, Ayşe"]  # as everywhere
     assert names(fetch(client, phonebook, "yealink.xml", q="0171 234")) == ["Weiß, Jürgen (Müller & Söhne GmbH)"]
     assert names(fetch(client, phonebook, "yealink.xml", q="niemand")) == []
 
@@ -262,6 +263,25 @@ def test_directory_is_rendered_again_only_when_the_phonebook_changes(client, app
     fetch(client, phonebook, "yealink.xml", q="weiss")  # type-ahead answers are not kept
     fetch(client, phonebook, "yealink.xml", q="weiss")
     assert len(loads) == 4
+
+
+def test_kept_directory_follows_deleted_and_replaced_entries(client, app, phonebook):
+    """A deleted entry leaves the kept directory at once, also when a new one takes its place and number."""
+    from telephone.models import PhonebookEntry
+    from telephone.phonebook.entries import delete_manual
+
+    names = lambda: [e.findtext("Name") for e in xml_of(fetch(client, phonebook, "yealink.xml")).findall("DirectoryEntry")]  # noqa: E731
+    assert "Öztürk, Ayşe" in names()
+    with app.app_context():
+        delete_manual(db.session.scalar(db.select(PhonebookEntry).filter_by(family_name="Öztürk")))
+        db.session.commit()
+    assert "Öztürk, Ayşe" not in names()
+    with app.app_context():
+        delete_manual(db.session.scalar(db.select(PhonebookEntry).filter_by(family_name="Weiß")))
+        save_manual(None, ManualEntryData(given_name="Jana", family_name="Neu", phones=[
+            ("WORK", "0221 1234567"), ("MOBILE", "0171 2345678"), ("WORK_FAX", "0221 1234568")]))
+        db.session.commit()
+    assert names() == ["Bäckerei <Zentrale>", "Neu, Jana"]
 
 
 def test_markup_and_control_characters_in_names_give_well_formed_xml(client, app, phonebook):

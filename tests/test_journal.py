@@ -17,7 +17,7 @@ from .calls_helpers import (
     configure,
     post_notify,
 )
-from .conftest import PASSWORD, csrf_token_from, make_user
+from .conftest import PASSWORD, csrf_token_from, make_user, pager_link
 
 HTMX_LIST = {"HX-Request": "true", "HX-Target": "journal-list"}
 
@@ -212,9 +212,11 @@ def test_journal_is_paginated_and_keeps_filters(app, client, auth):
         db.session.commit()
     auth.login("anna")
     first = client.get("/calls/?direction=in").text
-    assert _rows(first) == 25
-    assert "page=2" in first and "direction=in" in first
-    assert _rows(client.get("/calls/?direction=in&page=2").text) == 5
+    assert _rows(first) == 25 and "30 Treffer" in first
+    second = pager_link(first, "next")
+    assert "direction=in" in second and "after=" in second
+    assert _rows(client.get(second).text) == 5
+    assert "direction=in" in pager_link(first, "last")
 
 
 # --------------------------------------------------------------------------- missed calls

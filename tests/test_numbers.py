@@ -66,6 +66,18 @@ def test_exact_hit_on_contact_person(app, directory, caller):
         assert result.matches[0].url == f"/addresses/{directory['mueller']}#contact-{directory['person']}"
 
 
+def test_contact_persons_are_named_with_their_own_company(app, directory):
+    with app.test_request_context():
+        other = _company("Weber KG", "040 7654321")
+        person = ContactPerson(name="Ben Weber", phone="040 7654321-12", address=other)
+        numbers.index_numbers(person, [("phone", person.phone)])
+        db.session.add(person)
+        db.session.commit()
+        shown = lambda caller: [(m.name, m.company) for m in numbers.lookup_caller(caller).matches]  # noqa: E731
+        assert shown("040 7654321-12") == [("Ben Weber", "Weber KG")]
+        assert shown("06131 1234-56") == [("Anna Schmidt", "Müller GmbH")]
+
+
 def test_caller_on_extension_of_main_number_matches_company(app, directory):
     with app.test_request_context():
         result = numbers.lookup_caller("06131 1234 77")

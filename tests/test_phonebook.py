@@ -10,6 +10,7 @@ from telephone.models import PhonebookEntry, SyncRun, SyncSource
 from telephone.phonebook.entries import ManualEntryData, save_manual
 from telephone.sync import engine, liveness
 
+from .conftest import pager_link
 from .phonebook_helpers import FIXTURE, add_source, entries, sync
 
 
@@ -66,7 +67,12 @@ def test_list_is_paginated(app, client, auth):
     auth.login("anna")
     first = client.get("/phonebook/").text
     assert "Anton" in first and "Berta" in first and "Cäsar" not in first
-    assert "Cäsar" in client.get("/phonebook/?page=2").text
+    assert "3 Treffer" in first
+    second = client.get(pager_link(first, "next")).text
+    assert "Cäsar" in second and "Berta" not in second and pager_link(second, "next") is None
+    assert "Anton" in client.get(pager_link(second, "prev")).text
+    last = client.get(pager_link(first, "last")).text
+    assert "Berta" in last and "Cäsar" in last and "Anton" not in last
 
 
 def test_detail_shows_all_numbers_and_emails(app, client, auth):

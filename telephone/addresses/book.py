@@ -9,12 +9,13 @@ import re
 from dataclasses import dataclass
 
 import phonenumbers
-from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import selectinload
 
-from .. import numbers
+from .. import numbers, search_documents
+from ..search import Terms, matching, terms
 from ..extensions import db
-from ..models import Address, AddressKind, ContactPerson, PhoneNumber
+from ..models import Address, AddressKind, ContactPerson
 
 # The editable fields of each model, in form and CSV order.
 ADDRESS_FIELDS = ("kind", "customer_number", "name", "company", "street", "postcode", "city", "country", "email",
@@ -28,8 +29,6 @@ MAX_LENGTHS = {"customer_number": 40, "salutation": 20, "title": 60, "first_name
                "email": 200, "role": 120, "phone": 64, "mobile": 64, "fax": 64}
 
 _EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;.]{2,}$")
-# At least three digits and nothing but what people write in phone numbers.
-_NUMBER_QUERY = re.compile(r"^\+?[\d\s()/.\-]*\d[\d\s()/.\-]*$")
 
 
 # Anrede words in names as people write them, and how they are stored.
@@ -244,45 +243,37 @@ def delete_contact(contact: ContactPerson) -> None:
 # --------------------------------------------------------------------------- search
 
 
-def _contains(column, text: str):
-    return func.lower(column).contains(text.lower(), autoescape=True)
+# The address list's order: German phonebook order, indexed (the last key unique, for keyset paging:
+# telephone/paging.py).
+LIST_ORDER = (Address.sort_key, Address.id)
 
 
 def search_query(query: str = "") -> Select:
-    """Addresses matching `query`, ordered by name.
+    """Addresses matching `query`, unordered (the list sorts by LIST_ORDER: companies by name,
+    persons by surname).
 
-    Text is matched case-insensitively in name, company and contact person
-    names; a number in any notation (national, +49, 0049, +49 (0)…) matches
-    the lookup index of the address and of its contact persons, also while it
-    is being typed (prefix of the stored number).
+    Every word must be found (folded: case, accents, umlauts and their spellings,
+    ß) in the name, company, customer number, street, postcode, city, e-mail or
+    tags of the address, or in the name, role or e-mail of one of its contact
+    persons; a number in any notation matches the digits of their numbers (the
+    rule of `search.number_digits`). Served by the search index, never a scan.
     """
-    statement = select(Address).options(selectinload(Address.numbers)).order_by(func.lower(Address.name),
-                                                                               Address.id)
-    query = " ".join(query.split())
-    if not query:
+    statement = select(Address).options(selectinload(Address.numbers))
+    found = terms(query)
+    if not found:
         return statement
-    conditions = [
-        _contains(Address.name, query),
-        _contains(Address.company, query),
-        exists().where(ContactPerson.address_id == Address.id, _contains(ContactPerson.name, query)),
-    ]
-    number_rows = [_contains(PhoneNumber.raw, query)]
-    if _NUMBER_QUERY.match(query) and sum(ch.isdigit() for ch in query) >= 3:
-        e164 = numbers.to_e164(query)
-        if e164:
-            number_rows.append(PhoneNumber.e164.startswith(e164, autoescape=True))
-    number_match = or_(*number_rows)
-    conditions.append(exists().where(PhoneNumber.address_id == Address.id, number_match))
-    conditions.append(
-        exists().where(PhoneNumber.contact_person_id == ContactPerson.id,
-                       ContactPerson.address_id == Address.id, number_match)
-    )
-    return statement.where(or_(*conditions))
+    return statement.where(matching(Address.__tablename__, Address.id, Address.search_text, found))
 
 
-def search(query: str = "", page: int = 1, per_page: int = 25):
-    """One page (Flask-SQLAlchemy Pagination) of `search_query(query)`; pages past the end are empty."""
-    return db.paginate(search_query(query), page=max(page, 1), per_page=per_page, error_out=False)
+def matched_contacts(address: Address, query: str) -> list[ContactPerson]:
+    """The contact persons a search hit was found by: those holding the words the address's own
+    fields do not (none when the address itself matches)."""
+    found = terms(query)
+    own = search_documents.address_own_text(address)
+    missing = Terms(tuple(word for word in found.words if word not in own))
+    if not missing.words:
+        return []
+    return [contact for contact in address.contacts if missing.found_in(contact.search_text)]
 
 
 def load_address(address_id: int) -> Address | None:

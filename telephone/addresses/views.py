@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from .. import numbers
+from .. import numbers, paging
 from ..extensions import db, htmx
 from ..models import Address, AddressKind, ContactPerson
 from . import book, bp, csv_io
@@ -34,9 +34,10 @@ def _contact_or_404(address: Address, contact_id: int) -> ContactPerson:
 @bp.get("/")
 def index():
     query = request.args.get("q", "").strip()
-    page = book.search(query, request.args.get("page", 1, type=int), current_app.config["PAGE_SIZE"])
+    page = paging.requested_page(book.search_query(query), book.LIST_ORDER)
+    matched = {address.id: book.matched_contacts(address, query) for address in page.items} if query else {}
     template = "addresses/_list.html" if htmx and htmx.target == LIST_TARGET else "addresses/index.html"
-    return render_template(template, page=page, query=query, list_target=LIST_TARGET)
+    return render_template(template, page=page, query=query, matched=matched, list_target=LIST_TARGET)
 
 
 @bp.get("/<int:address_id>")

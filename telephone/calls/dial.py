@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from .. import dialling, directory, presence
+from .. import dialling, directory, paging, presence
 from ..extensions import htmx
 from . import bp
 
@@ -34,7 +34,8 @@ def _back() -> str:
 def phone():
     """The Telefon page: dial any number, and "Alle Nummern", a searchable list of every stored number."""
     query = request.args.get("q", "").strip()
-    page = directory.search(query, request.args.get("page", 1, type=int), current_app.config["PAGE_SIZE"])
+    page = paging.requested_page(directory.search(query), directory.ORDER)
+    page.items = directory.entries(page.items)
     if htmx and htmx.target == "phonebook":
         return render_template("calls/_phonebook.html", page=page, query=query)
     # The "Kollegen" list loads right after the page (calls.colleagues): the page never waits on Placetel.

@@ -1,12 +1,12 @@
 """The call journal (Anrufliste): list with filters, marking missed calls as done."""
 from __future__ import annotations
 
-from flask import current_app, flash, g, redirect, render_template, request, url_for
+from flask import flash, g, redirect, render_template, request, url_for
 from flask_babel import get_timezone
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from .. import journal, voicemail
+from .. import journal, paging, voicemail
 from ..extensions import db, htmx
 from ..models import Call
 from . import bp
@@ -19,10 +19,10 @@ def call_status_filter(status: str) -> str:
 
 
 @bp.app_template_global("open_missed_calls")
-def open_missed_calls() -> int:
+def open_missed_calls() -> str:
     """The navigation's count of missed calls without callback, counted once per request."""
     if "open_missed_calls" not in g:
-        g.open_missed_calls = journal.open_missed_count()
+        g.open_missed_calls = journal.missed_count_label(journal.open_missed_count())
     return g.open_missed_calls
 
 
@@ -45,11 +45,10 @@ def journal_page():
     """
     form = JournalFilterForm(request.args)
     filters = _filters(form)
-    page = db.paginate(journal.journal_query(filters, current_user.id, get_timezone()),
-                       per_page=current_app.config["PAGE_SIZE"], error_out=False)
-    args = {key: value for key, value in request.args.items() if key != "page" and value}
+    page = paging.requested_page(journal.journal_query(filters, current_user.id, get_timezone()),
+                                 journal.JOURNAL_ORDER)
     template = "calls/_journal_list.html" if htmx and htmx.target == "journal-list" else "calls/journal.html"
-    return render_template(template, form=form, page=page, args=args,
+    return render_template(template, form=form, page=page,
                            open_missed=journal.calls_needing_callback(page.items),
                            audible=voicemail.audible_call_ids(page.items, current_user))
 

@@ -5,13 +5,13 @@ import re
 from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import joinedload
 
-from .. import numbers
+from .. import numbers, search
 from ..extensions import db
-from ..models import PhonebookEntry, PhoneNumber
-from ..sync.normalize import KIND_BY_TYPE, sort_key
+from ..models import PhonebookEntry
+from ..sync.normalize import KIND_BY_TYPE
 
 # Form field of a manual entry → phone type of a record
 PHONE_FIELDS = {"work_phones": "WORK", "mobile_phones": "MOBILE", "fax_phones": "WORK_FAX"}
@@ -23,31 +23,24 @@ class ReadOnlyEntry(Exception):
     """Synced entries belong to their source and cannot be changed by hand."""
 
 
-def search_statement(query: str = "") -> Select:
-    """All entries (synced and manual together) in alphabetical order, filtered by `query`.
+# The phonebook list's order (the last key unique, for keyset paging: telephone/paging.py).
+LIST_ORDER = (PhonebookEntry.sort_name, PhonebookEntry.id)
 
-    The query matches names (each word, case and umlauts ignored) or numbers in
-    any notation: E.164 prefix through the number index, or the digits typed.
+
+def search_statement(query: str = "") -> Select:
+    """All entries (synced and manual together) matching `query`, unordered (the list sorts by
+    LIST_ORDER: German phonebook order, persons by surname).
+
+    Every word must be found (folded like the address search) in the names,
+    company or job title; a number in any notation matches the digits of the
+    entry's numbers. Served by the search index.
     """
     statement = select(PhonebookEntry).options(joinedload(PhonebookEntry.source))
-    query = (query or "").strip()
-    if query:
-        words = [sort_key(word) for word in query.split()]
-        conditions = [and_(*[or_(PhonebookEntry.sort_name.contains(word, autoescape=True),
-                                 PhonebookEntry.family_name.icontains(word, autoescape=True),
-                                 PhonebookEntry.given_name.icontains(word, autoescape=True),
-                                 PhonebookEntry.company.icontains(word, autoescape=True)) for word in words])]
-        digits = re.sub(r"\D", "", query)
-        if len(digits) >= 3:
-            e164 = numbers.to_e164(query)
-            number_hits = [PhoneNumber.e164.contains(digits.lstrip("0") or digits, autoescape=True)]
-            if e164:
-                number_hits.append(PhoneNumber.e164.startswith(e164, autoescape=True))
-            conditions.append(PhonebookEntry.id.in_(
-                select(PhoneNumber.phonebook_entry_id).where(PhoneNumber.phonebook_entry_id.is_not(None),
-                                                             or_(*number_hits))))
-        statement = statement.where(or_(*conditions))
-    return statement.order_by(PhonebookEntry.sort_name, PhonebookEntry.display_name, PhonebookEntry.id)
+    found = search.terms(query)
+    if found:
+        statement = statement.where(search.matching(PhonebookEntry.__tablename__, PhonebookEntry.id,
+                                                    PhonebookEntry.search_text, found))
+    return statement
 
 
 @dataclass
@@ -102,7 +95,6 @@ def save_manual(entry: PhonebookEntry | None, data: ManualEntryData) -> Phoneboo
     display_name = data.display_name.strip() or " ".join(
         part for part in (data.given_name.strip(), data.family_name.strip()) if part)
     entry.display_name = display_name
-    entry.sort_name = sort_key(display_name)
     for name in ("honorific_prefix", "gender", "given_name", "family_name", "company", "job_title"):
         setattr(entry, name, getattr(data, name).strip())
     entry.phones = [{"type": kind, "number": number} for kind, number in data.phones]

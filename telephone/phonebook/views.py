@@ -1,11 +1,11 @@
 """Company phonebook (Firmentelefonbuch) and its sources (Schnittstellen)."""
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
-from .. import messages, site_settings
+from .. import messages, paging, site_settings
 from ..auth.decorators import admin_required
 from ..extensions import db, htmx
 from ..models import PhonebookEntry, SyncRun, SyncSource
@@ -20,8 +20,7 @@ from .forms import EntryForm, LimitsForm, UploadForm, source_form
 @bp.get("/")
 def index():
     query = request.args.get("q", "").strip()
-    page = db.paginate(entries.search_statement(query), page=request.args.get("page", 1, type=int),
-                       per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    page = paging.requested_page(entries.search_statement(query), entries.LIST_ORDER)
     template = "phonebook/_list.html" if htmx and htmx.target == "phonebook-list" else "phonebook/index.html"
     return render_template(template, page=page, q=query)
 

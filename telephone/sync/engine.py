@@ -16,6 +16,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from itertools import chain
 from typing import Callable, Iterator
 
 from flask import current_app
@@ -24,9 +25,10 @@ from sqlalchemy import delete, func, insert, select, text, update
 from .. import crypto, messages, site_settings
 from ..extensions import db
 from ..models import PhonebookEntry, PhoneNumber, SyncRun, SyncSource, utcnow
-from . import liveness, sources  # noqa: F401  (sources registers every source type)
+from . import liveness, pg_copy, sources  # noqa: F401  (sources registers every source type)
 from .base import EMAIL_TYPES, GENDERS, PHONE_TYPES, Problem, Record, Source, SourceError, source_class
-from .normalize import KIND_BY_TYPE, NumberCache, content_hash, sort_key
+from ..search_documents import phonebook_entry_keys
+from .normalize import KIND_BY_TYPE, NumberCache, content_hash
 
 log = logging.getLogger(__name__)
 _E164 = re.compile(r"^\+[1-9][0-9]{5,14}$")
@@ -559,7 +561,8 @@ def _entry_params(source_id: int, row: tuple, now) -> dict:
     emails, numbers_ = params["emails"], row[_NUMBERS]
     params["emails"] = [{"type": emails[i], "address": emails[i + 1]} for i in range(0, len(emails), 2)]
     params["phones"] = [{"type": numbers_[i], "number": numbers_[i + 1]} for i in range(0, len(numbers_), 3)]
-    params["sort_name"] = sort_key(params["display_name"])
+    params.update(phonebook_entry_keys(params, [(numbers_[i + 1], numbers_[i + 2])
+                                                for i in range(0, len(numbers_), 3)]))
     params["source_id"] = source_id
     params["updated_at"] = now
     if entry_id is None:
@@ -579,7 +582,18 @@ def _index_params(entry_id: int, numbers_: tuple) -> list[dict]:
 
 
 def _apply(source_id: int, new_rows: list, changed_rows: list, deleted_ids: list[int]) -> None:
-    """Write the difference in the current transaction (the caller commits), in chunks to bound memory."""
+    """Write the difference in the current transaction (the caller commits), in chunks to bound memory.
+
+    PostgreSQL (psycopg 3) writes with COPY, every other database with executemany.
+    """
+    connection = db.session.connection()
+    if pg_copy.available(connection):
+        _copy_difference(connection, source_id, new_rows, changed_rows, deleted_ids)
+    else:
+        _execute_difference(source_id, new_rows, changed_rows, deleted_ids)
+
+
+def _execute_difference(source_id: int, new_rows: list, changed_rows: list, deleted_ids: list[int]) -> None:
     session = db.session
     now = utcnow()
     entries = PhonebookEntry.__table__
@@ -596,6 +610,28 @@ def _apply(source_id: int, new_rows: list, changed_rows: list, deleted_ids: list
         ids = dict(session.execute(select(entries.c.internal_id, entries.c.id).where(
             entries.c.source_id == source_id, entries.c.internal_id.in_([row[_INTERNAL_ID] for row in chunk]))).all())
         _insert_index([n for row in chunk for n in _index_params(ids[row[_INTERNAL_ID]], row[_NUMBERS])])
+
+
+def _copy_difference(connection, source_id: int, new_rows: list, changed_rows: list, deleted_ids: list[int]) -> None:
+    """The same writes with COPY: ids of new entries reserved in one query, updates through a temporary table."""
+    now = utcnow()
+    entries = PhonebookEntry.__table__
+    phone_numbers = PhoneNumber.__table__
+    pg_copy.delete_in(connection, phone_numbers.c.phonebook_entry_id, deleted_ids + [row[0] for row in changed_rows])
+    pg_copy.delete_in(connection, entries.c.id, deleted_ids)
+    pg_copy.update(connection, entries, (_entry_params(source_id, row, now) for row in _rows(changed_rows)))
+    new_ids = pg_copy.reserve_ids(connection, entries, len(new_rows))
+    pg_copy.insert(connection, entries, ({**_entry_params(source_id, row, now), "id": entry_id}
+                                         for row, entry_id in zip(_rows(new_rows), new_ids)))
+    owned = chain(((row, row[0]) for row in _rows(changed_rows)), zip(_rows(new_rows), new_ids))
+    pg_copy.insert(connection, phone_numbers, (number for row, entry_id in owned
+                                               for number in _index_params(entry_id, row[_NUMBERS])))
+
+
+def _rows(rows: list) -> Iterator:
+    """The rows one by one, letting other requests run after every INSERT_CHUNK."""
+    for chunk in _chunks(rows, INSERT_CHUNK):
+        yield from chunk
 
 
 def _insert_index(rows: list[dict]) -> None:
