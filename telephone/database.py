@@ -1,25 +1,70 @@
-"""Database connections: a dropped connection is retried once, and transactions without round trips.
+"""Database connections: dropped ones are replaced without a failed request, and transactions without round trips.
 
 The pool does not ping a connection before each use (`pool_pre_ping` cost a
 round trip per request); it replaces connections after DATABASE_POOL_RECYCLE
-seconds instead. A connection that died anyway (server restart, idle timeout of
-a firewall) fails its next statement. When that statement is the first of a
-transaction, nothing has been done on the dead connection yet, so the statement
-is run once more on a new one ("optimistic" disconnect handling in SQLAlchemy's
-terms). A later statement is not retried: the work before it is lost with the
-connection, and the request fails as before.
+seconds instead, and notices a dropped connection in two ways:
+
+- When it is taken from the pool, without a round trip: a PostgreSQL
+  connection the server ended (restart, `pg_terminate_backend`, idle timeout)
+  has the server's goodbye waiting on its socket, where an idle connection has
+  nothing; a closed SQLite connection refuses any use. Such a connection is
+  replaced at once, for every kind of use (ORM, Core, the sync engine's own).
+- A connection that dies unnoticed (a firewall dropping it silently) fails its
+  next statement. When that is the first statement of a transaction run
+  through the session, nothing has been done on the dead connection yet, so it
+  is run once more on a new one ("optimistic" disconnect handling in
+  SQLAlchemy's terms). A later statement is not repeated: the work before it
+  is lost with the connection, and the request fails as before.
 """
 from __future__ import annotations
 
 import logging
+import select
+import sqlite3
+import sys
 
 from sqlalchemy import event
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.pool import Pool
 
 from .extensions import db
 
 log = logging.getLogger(__name__)
+
+
+@event.listens_for(Pool, "checkout")
+def _replace_dropped(dbapi_connection, connection_record, connection_proxy) -> None:
+    """Make the pool open a new connection instead of handing out one that was dropped while idle."""
+    if not _alive(dbapi_connection):
+        log.warning("database connection was dropped while idle in the pool; opening a new one")
+        raise DisconnectionError("connection dropped while idle in the pool")
+
+
+def _alive(dbapi_connection) -> bool:
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        try:
+            dbapi_connection.total_changes  # noqa: B018 - raises once the connection is closed
+        except sqlite3.ProgrammingError:
+            return False
+        return True
+    if getattr(dbapi_connection, "closed", False) or getattr(dbapi_connection, "broken", False):
+        return False
+    fileno = getattr(dbapi_connection, "fileno", None)
+    if fileno is None:
+        return True
+    poller = _poll()
+    poller.register(fileno(), select.POLLIN | select.POLLPRI)
+    return not poller.poll(0)  # an idle connection has nothing to read
+
+
+def _poll():
+    """A poll object that answers at once: gevent's own would switch to other greenlets first."""
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is not None and monkey.is_module_patched("select"):
+        return monkey.get_original("select", "poll")()
+    return select.poll()
+
 
 # session.info key: the transaction that has taken a connection (anything may have been done on it since)
 _CONNECTED_TRANSACTION = "telephone.connected_transaction"

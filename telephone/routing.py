@@ -91,10 +91,11 @@ class _CallerContext:
         if not self.e164:
             return []
         matches = self.lookup.result.matches
-        ids = dict.fromkeys(match.address_id for match in matches if match.address_id)
-        # The lookup has loaded them: `get` finds them in the session without a query
-        addresses = (db.session.get(Address, address_id) for address_id in ids)
-        return [address for address in addresses if address is not None]
+        ids = list(dict.fromkeys(match.address_id for match in matches if match.address_id))
+        if not ids:
+            return []
+        found = {address.id: address for address in db.session.scalars(select(Address).where(Address.id.in_(ids)))}
+        return [found[address_id] for address_id in ids if address_id in found]
 
     @functools.cached_property
     def known(self) -> bool:
