@@ -74,3 +74,10 @@ def logged_in_page(browser, base: str, viewport: str, username: str = "anna"):
         yield page
     finally:
         context.close()
+
+
+@pytest.fixture(params=VIEWPORTS, ids=list(VIEWPORTS))
+def page(request, browser, server):
+    """For a module with a `server` fixture: a logged-in page at each of VIEWPORTS (a module may define its own)."""
+    with logged_in_page(browser, server, request.param) as page:
+        yield page

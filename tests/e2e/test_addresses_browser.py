@@ -12,7 +12,7 @@ from telephone.extensions import db
 from telephone.models import Address, ContactPerson
 
 from ..conftest import make_user
-from .conftest import VIEWPORTS, logged_in_page, shots_dir
+from .conftest import shots_dir
 from ..servers import serve_app
 
 SHOTS = shots_dir("addresses")
@@ -32,12 +32,6 @@ def server(app, tmp_path):
     make_user(app, "anna", display_name="Anna Schmidt")
     with serve_app(app) as base:
         yield base
-
-
-@pytest.fixture(params=VIEWPORTS, ids=list(VIEWPORTS))
-def page(request, browser, server):
-    with logged_in_page(browser, server, request.param) as page:
-        yield page
 
 
 def shot(page, name: str) -> None:

@@ -12,7 +12,7 @@ from telephone.models import Address
 
 from ..conftest import make_user
 from ..servers import serve_app
-from .conftest import VIEWPORTS, logged_in_page, shots_dir
+from .conftest import shots_dir
 
 SHOTS = shots_dir("paging")
 NAMES = [f"Bäckerei {n:02d}" for n in range(1, 8)] + ["Jäger Söhne", "Müller Fliesen"]
@@ -27,12 +27,6 @@ def server(app):
         db.session.commit()
     with serve_app(app) as base:
         yield base
-
-
-@pytest.fixture(params=VIEWPORTS, ids=list(VIEWPORTS))
-def page(request, browser, server):
-    with logged_in_page(browser, server, request.param) as page:
-        yield page
 
 
 def listed(page) -> list[str]:

@@ -7,7 +7,7 @@ import pytest
 from ..conftest import make_user
 from ..servers import serve_app
 from ..test_addresses import add_contact, create_address
-from .conftest import VIEWPORTS, logged_in_page, shots_dir
+from .conftest import shots_dir
 
 SHOTS = shots_dir("search")
 BLANK = {"company": "", "phone": "", "mobile": "", "fax": "", "email": "", "city": "", "postcode": "", "street": ""}
@@ -22,12 +22,6 @@ def server(app):
     add_contact(app, ahrens, name="Petra Lang", role="Einkauf", mobile="0171 7654321")
     with serve_app(app) as base:
         yield base
-
-
-@pytest.fixture(params=VIEWPORTS, ids=list(VIEWPORTS))
-def page(request, browser, server):
-    with logged_in_page(browser, server, request.param) as page:
-        yield page
 
 
 def rows(page) -> list[str]:
