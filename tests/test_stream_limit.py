@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import http.client
-import time
 from urllib.parse import urlparse
 
 import pytest
@@ -90,9 +89,8 @@ def test_full_streams_leave_slots_for_healthz_and_the_webhook(app, database_url)
         try:
             statuses = [status for _connection, status in opened]
             assert statuses.count(200) == 16 and statuses.count(503) == 4  # 80 % of 20 slots
-            started = time.monotonic()
+            # answered while every stream slot is taken (a blocked request would run into the timeout)
             assert requests.get(f"{base}/healthz", timeout=5).status_code == 200
-            assert time.monotonic() - started < 1
             assert notify(base, SECRET, call_id="7" * 64, direction="in", event="IncomingCall",
                           **{"from": "06131123456", "to": "0221999000"}).status_code == 200
         finally:
