@@ -313,7 +313,6 @@ def fill_addresses(size: int, ids: Ids) -> list[str]:
 
 
 def fill_phonebook(size: int, ids: Ids) -> list[str]:
-    from telephone.extensions import db
     from telephone.phonebook import entries
 
     callers, started = [], time.perf_counter()
