@@ -375,12 +375,11 @@ def fill_calls(size: int, known: list[str], ids: Ids) -> None:
     is small, and a lookup per call would make filling 100k calls take most of an hour. The events
     of a batch of calls are inserted together first.
     """
-    from types import SimpleNamespace
     from unittest import mock
 
     from telephone import journal, numbers
     from telephone.extensions import db
-    from telephone.models import CallEvent, utcnow
+    from telephone.models import Call, CallEvent, User, utcnow
 
     lookups, users = {}, {}
     real_lookup, real_user = numbers.lookup_caller, journal.user_for_sipuid
@@ -393,8 +392,8 @@ def fill_calls(size: int, known: list[str], ids: Ids) -> None:
     def user_for_sipuid(sipuid):
         if sipuid not in users:
             user = real_user(sipuid)
-            users[sipuid] = SimpleNamespace(id=user.id) if user is not None else None
-        return users[sipuid]
+            users[sipuid] = user.id if user is not None else None
+        return db.session.get(User, users[sipuid]) if users[sipuid] is not None else None
 
     callers = caller_pool(size, known)
     rng, now, started = random.Random(size + 2), utcnow(), time.perf_counter()
@@ -403,14 +402,21 @@ def fill_calls(size: int, known: list[str], ids: Ids) -> None:
         for first in range(0, size, CALL_BATCH):
             batch = [call_events(rng, index, size, callers, now)
                      for index in range(first, min(first + CALL_BATCH, size))]
-            stored = [CallEvent(call_id=event.call_id, event=event.event, payload=event.payload(), received_at=at)
-                      for _start, events in batch for event, at in events]
-            ids.give(*stored)
-            db.session.add_all(stored)
+            stored = [[CallEvent(call_id=event.call_id, event=event.event, payload=event.payload(), received_at=at)
+                       for event, at in events] for _start, events in batch]
+            ids.give(*(row for rows in stored for row in rows))
+            db.session.add_all([row for rows in stored for row in rows])
             db.session.flush()
             db.session.expunge_all()  # every flush below looks at each object in the session
-            for start, _events in batch:
-                journal._update_call(start)
+            calls = []
+            for (start, _events), rows in zip(batch, stored):
+                call = Call(call_id=start.call_id)
+                journal._update_call(call, rows, start, True, None)
+                calls.append(call)
+            ids.give(*calls)
+            db.session.add_all(calls)
+            db.session.flush()
+            db.session.expunge_all()
             _commit_progress("calls", first + len(batch), size, started)
     print()
 

@@ -39,12 +39,19 @@ def encrypt(plaintext: str) -> str:
     return _fernet().encrypt(plaintext.encode()).decode()
 
 
+@functools.lru_cache(maxsize=64)
+def _decrypted(secret_key: str, token: str) -> str:
+    """Decrypted once per ciphertext: the phone directories and the caller-name lookup read the
+    directory token with every request (a Fernet decryption is ~0.1 ms)."""
+    return _fernet_for(secret_key).decrypt(token.encode()).decode()
+
+
 def decrypt(token: str) -> str:
     """Decrypt a stored secret; raises SecretUnreadable with a hint if the key changed."""
     if not token:
         return ""
     try:
-        return _fernet().decrypt(token.encode()).decode()
+        return _decrypted(current_app.config["SECRET_KEY"], token)
     except InvalidToken as exc:
         raise SecretUnreadable(
             _("Gespeichertes Geheimnis kann nicht entschlüsselt werden – wurde SECRET_KEY geändert? Bitte "

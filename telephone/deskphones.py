@@ -60,7 +60,9 @@ class DirectoryContact:
     job_title: str = ""
     emails: Sequence[str] = ()  # most entries have none: no list each
     numbers: list[DirectoryNumber] = field(default_factory=list)
-    # "Nachname, Vorname (Firma)" as desk phones list it; set once, every format and the order use it
+    # The record's stored sort column (folded, surname first: the order of the app's own lists)
+    sort: str = ""
+    # "Nachname, Vorname (Firma)" as desk phones list it; set once, every format uses it
     label: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -69,6 +71,8 @@ class DirectoryContact:
         else:
             name = self.family_name or self.given_name or self.display_name or self.company
         self.label = f"{name} ({self.company})" if self.company and self.company != name else name
+        if not self.sort:  # a record without a name sorts by what the phone shows
+            self.sort = sort_key(self.label)
 
     def dialled(self) -> list[DirectoryNumber]:
         return [number for number in self.numbers if number[0] in DIALLED_KINDS]
@@ -126,8 +130,10 @@ def directory_contacts(query: str = "", scope: str | None = None, emails: bool =
 
 
 def ordered(contacts: list[DirectoryContact]) -> list[DirectoryContact]:
-    """German phonebook order of the label (Ä with A, case-free); the key keeps equal labels in a stable order."""
-    return sorted(contacts, key=lambda contact: (sort_key(contact.label), contact.key))
+    """German phonebook order (Ä with A, case-free, persons by surname), as in the app's lists: by the
+    records' stored sort columns, so that 10,000 names are not folded again; the key keeps equal names
+    in a stable order."""
+    return sorted(contacts, key=lambda contact: (contact.sort, contact.key))
 
 
 def _phonebook_contacts(dial, emails: bool) -> list[DirectoryContact]:
@@ -155,15 +161,17 @@ def _phonebook_contacts(dial, emails: bool) -> list[DirectoryContact]:
     entry_rows = _driver_rows(select(
         PhonebookEntry.id, PhonebookEntry.family_name, PhonebookEntry.given_name, PhonebookEntry.company,
         PhonebookEntry.display_name, PhonebookEntry.honorific_prefix, PhonebookEntry.job_title,
-        cast(PhonebookEntry.emails, Text) if emails else null()))
+        PhonebookEntry.sort_name, cast(PhonebookEntry.emails, Text) if emails else null()))
     contacts: list[DirectoryContact] = []
     email_owners, email_texts = [], []
-    for entry_id, family_name, given_name, company, display_name, prefix, job_title, stored_emails in entry_rows:
+    for (entry_id, family_name, given_name, company, display_name, prefix, job_title, sort_name,
+         stored_emails) in entry_rows:
         entry_numbers = numbers_of.get(entry_id)
         if entry_numbers is None:
             continue
         contact = DirectoryContact(f"pb-{entry_id}", family_name or "", given_name or "", company or "",
-                                   display_name or "", prefix or "", job_title or "", numbers=entry_numbers)
+                                   display_name or "", prefix or "", job_title or "", numbers=entry_numbers,
+                                   sort=sort_name or "")
         contacts.append(contact)
         if stored_emails and stored_emails != "[]":
             email_owners.append(contact)
@@ -202,8 +210,8 @@ def _address_contacts(dial) -> list[DirectoryContact]:
     """Addresses and contact persons with their numbers (the directory scope "all")."""
     connection = db.session.connection()
     contacts: dict[str, DirectoryContact] = {}
-    for address_id, kind, name, company, email, number_kind, e164, raw in connection.execute(
-            select(Address.id, Address.kind, Address.name, Address.company, Address.email,
+    for address_id, kind, name, company, email, sort, number_kind, e164, raw in connection.execute(
+            select(Address.id, Address.kind, Address.name, Address.company, Address.email, Address.sort_key,
                    PhoneNumber.kind, PhoneNumber.e164, PhoneNumber.raw)
             .join(PhoneNumber, PhoneNumber.address_id == Address.id)
             .order_by(Address.id, PhoneNumber.id)):
@@ -213,11 +221,11 @@ def _address_contacts(dial) -> list[DirectoryContact]:
             is_company = kind == "company"
             contact = contacts[key] = DirectoryContact(
                 key, name if is_company else "", "", (name if is_company else company) or "", name,
-                emails=[email] if email else [])
+                emails=[email] if email else [], sort=sort or "")
         contact.numbers.append((number_kind, dial(e164, raw), e164))
-    for person_id, name, role, email, company, number_kind, e164, raw in connection.execute(
-            select(ContactPerson.id, ContactPerson.name, ContactPerson.role, ContactPerson.email, Address.name,
-                   PhoneNumber.kind, PhoneNumber.e164, PhoneNumber.raw)
+    for person_id, name, role, email, sort, company, number_kind, e164, raw in connection.execute(
+            select(ContactPerson.id, ContactPerson.name, ContactPerson.role, ContactPerson.email,
+                   ContactPerson.sort_key, Address.name, PhoneNumber.kind, PhoneNumber.e164, PhoneNumber.raw)
             .join(PhoneNumber, PhoneNumber.contact_person_id == ContactPerson.id)
             .join(Address, ContactPerson.address_id == Address.id)
             .order_by(ContactPerson.id, PhoneNumber.id)):
@@ -225,7 +233,7 @@ def _address_contacts(dial) -> list[DirectoryContact]:
         contact = contacts.get(key)
         if contact is None:
             contact = contacts[key] = DirectoryContact(key, "", "", company or "", name, job_title=role or "",
-                                                       emails=[email] if email else [])
+                                                       emails=[email] if email else [], sort=sort or "")
         contact.numbers.append((number_kind, dial(e164, raw), e164))
     return list(contacts.values())
 
