@@ -181,6 +181,24 @@ def test_scope_all_adds_addresses_and_contact_persons(client, app, phonebook):
     assert "Kunde AG" in names()
 
 
+def test_scope_all_lists_everyone_in_the_order_of_the_apps_own_lists(client, app, phonebook):
+    """Persons by surname (a person address "Dr. Thomas Groß" under G), companies by name, Ä with A."""
+    with app.app_context():
+        person = Address(kind="person", name="Dr. Thomas Groß", city="Köln")
+        company = Address(kind="company", name="Ärztehaus Nord", city="Köln")
+        electrician = Address(kind="company", name="Elektro Fischer GmbH", city="Köln")
+        db.session.add_all([person, company, electrician])
+        db.session.flush()
+        index_numbers(person, [("phone", "0221 5550001")])
+        index_numbers(company, [("phone", "0221 5550002")])
+        index_numbers(electrician, [("phone", "0221 5550003")])
+        site_settings.set_value("phones.directory_scope", "all")
+        db.session.commit()
+    names = [e.findtext("Name") for e in xml_of(fetch(client, phonebook, "yealink.xml")).findall("DirectoryEntry")]
+    assert names == ["Ärztehaus Nord", "Bäckerei <Zentrale>", "Elektro Fischer GmbH", "Dr. Thomas Groß",
+                     "Öztürk, Ayşe", "Weiß, Jürgen (Müller & Söhne GmbH)"]
+
+
 def test_caller_name_lookup_answers_plain_text(client, phonebook):
     def cid(number, token=phonebook):
         return client.get("/api/v1/cid", query_string={"number": number, "token": token})
