@@ -148,3 +148,30 @@ def test_failure_in_the_middle_of_the_writes_changes_nothing(app, monkeypatch, f
     monkeypatch.undo()
     assert sync(app, source_id, SECOND, allow_mass_delete=True).ok  # the connection is usable again
     assert sorted(stored(app, source_id)) == ["1", "2", "4", "5", "6"]
+
+
+def test_a_large_sync_refreshes_postgresqls_statistics(app, monkeypatch):
+    """Right after a big import PostgreSQL planned the caller lookup as a scan of every number until
+    autovacuum analysed the tables; the sync analyses them itself (other databases need nothing)."""
+    monkeypatch.setattr(engine, "ANALYZE_AFTER", 3)
+    analysed = []
+    monkeypatch.setattr(pg_copy, "analyze", lambda connection, *tables: analysed.append(
+        sorted(table.name for table in tables)))
+    source = add_source(app, "Groß")
+    assert sync(app, source, FIRST).ok  # five new entries
+    with app.app_context():
+        on_postgresql = db.engine.dialect.name == "postgresql"
+    assert analysed == ([["phone_number", "phonebook_entry"]] if on_postgresql else [])
+    analysed.clear()
+    assert sync(app, source, FIRST).ok  # nothing changed: nothing to analyse
+    assert analysed == []
+
+
+def test_analyze_runs_on_postgresql(app):
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("PostgreSQL only")
+        pg_copy.analyze(db.session.connection(), PhonebookEntry.__table__, PhoneNumber.__table__)
+        db.session.commit()
+        assert db.session.scalar(db.text("SELECT count(*) FROM pg_stat_user_tables "
+                                         "WHERE relname = 'phone_number' AND last_analyze IS NOT NULL")) == 1

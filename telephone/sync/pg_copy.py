@@ -19,6 +19,12 @@ def available(connection: Connection) -> bool:
     return connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg"
 
 
+def analyze(connection: Connection, *tables: Table) -> None:
+    """Refresh the planner's statistics of `tables` (within the transaction: it sees the rows just written)."""
+    connection.exec_driver_sql("ANALYZE " + ", ".join(connection.dialect.identifier_preparer.format_table(table)
+                                                     for table in tables))
+
+
 def reserve_ids(connection: Connection, table: Table, count: int) -> list[int]:
     """`count` new values of the sequence behind the table's primary key, ascending, in one query."""
     if count <= 0:
