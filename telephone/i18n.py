@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from flask import Flask, current_app, has_request_context, session
-from flask_babel import format_datetime, format_decimal, get_locale
+from flask import Flask, current_app, g, has_app_context, has_request_context, session
+from flask_babel import format_datetime, format_decimal, get_locale, get_translations
 from flask_login import current_user
 
 from . import messages, numbers
@@ -45,7 +45,37 @@ def duration_filter(seconds: int | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def _translations():
+    """The translations of the current locale, looked up once per request and locale.
+
+    Flask-Babel looks them up again for every string (domain, locale, its text as
+    the cache key): a list page translates some 300 strings. A forced locale
+    (`force_locale`, e.g. banners rendered per language) is another locale object
+    and gets its own lookup.
+    """
+    if not has_app_context():
+        return get_translations()
+    locale = get_locale()
+    kept = g.get("_translations")
+    if kept is None or kept[0] is not locale:
+        kept = g._translations = (locale, get_translations())
+    return kept[1]
+
+
+def _install_gettext(app: Flask) -> None:
+    """Flask-Babel's template gettext, with the translations found once per request (`_translations`)."""
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda string: _translations().ugettext(string),
+        ngettext=lambda singular, plural, count: _translations().ungettext(singular, plural, count),
+        pgettext=lambda context, string: _translations().upgettext(context, string),
+        npgettext=lambda context, singular, plural, count: _translations().unpgettext(context, singular, plural,
+                                                                                      count),
+        newstyle=True,
+    )
+
+
 def register_template_helpers(app: Flask) -> None:
+    _install_gettext(app)
     app.add_template_filter(datetime_filter, "datetime")
     app.add_template_filter(duration_filter, "duration")
     app.add_template_filter(format_decimal, "decimal")
