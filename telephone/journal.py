@@ -19,18 +19,7 @@ from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from . import call_rows, directory, events, numbers, search, site_settings
 from .extensions import db
-from .models import (
-    Address,
-    Call,
-    CallEvent,
-    CallStatus,
-    ContactPerson,
-    PhonebookEntry,
-    PhoneNote,
-    PhoneNumber,
-    User,
-    utcnow,
-)
+from .models import Call, CallEvent, CallStatus, PhoneNote, PhoneNumber, User, utcnow
 from .placetel import NotifyEvent, is_sip_id
 from .sip_accounts import users_for_sipuid
 
