@@ -16,12 +16,11 @@ and "004922112" all find +4922112….
 """
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import ARRAY, and_, any_, bindparam, column, false, func, literal, select, table, true
+from sqlalchemy import ARRAY, and_, any_, bindparam, column, false, literal, select, table, true
 
 from . import numbers
 from .extensions import db
@@ -129,17 +128,10 @@ def _fts_table(name: str):
 
 
 def one_of(column, values: list):
-    """SQL condition: `column` is one of `values` (a list of any length).
-
-    PostgreSQL takes the list as one array parameter (and hashes it), SQLite as one JSON
-    parameter (`json_each`, looked up in a temporary index); others as an IN list.
-    """
-    dialect = _dialect()
-    if dialect == "postgresql":
+    """SQL condition: `column` is one of `values` (a list of any length): on PostgreSQL one array
+    parameter (which it hashes), elsewhere an IN list."""
+    if _dialect() == "postgresql":
         return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-    if dialect == "sqlite":  # one JSON parameter instead of thousands of bound values
-        listed = func.json_each(bindparam(None, json.dumps(list(values)))).table_valued("value")
-        return column.in_(select(listed.c.value))
     return column.in_(values)
 
 
