@@ -189,6 +189,26 @@ def test_search_by_number_in_any_notation_and_by_name(app, client, auth, three_c
     assert _rows(_list(client, q="niemand")) == 0
 
 
+@pytest.mark.parametrize("owner_ids_at_most", [0, 20_000])
+def test_search_by_name_finds_the_same_whether_owners_are_listed_or_looked_up_inside(
+        app, client, auth, three_calls, monkeypatch, owner_ids_at_most):
+    """On PostgreSQL the matching owners are handed to the query as id lists, or (for a word in most
+    names) looked up inside it; both ways find the same calls."""
+    from telephone import directory
+
+    monkeypatch.setattr(directory, "OWNER_IDS_AT_MOST", owner_ids_at_most)
+    with app.test_request_context():
+        address = Address(name="Berliner Bär AG", phone="+49 30 123456")
+        db.session.add(address)
+        numbers.index_numbers(address, [("phone", address.phone)])
+        db.session.commit()
+    auth.login("anna", create=False)
+    assert _rows(_list(client, q="bär")) == 1
+    assert _rows(_list(client, q="Berliner Bär")) == 1
+    assert _rows(_list(client, q="Bär Anna")) == 0  # every word must be found in the same place
+    assert _rows(_list(client, q="niemand")) == 0
+
+
 def test_date_filter_uses_local_days(app, client, auth):
     # 23:30 UTC on 14 January is already 15 January in Berlin.
     _add_call(app, call_id="e1" * 8, from_number="0221 1", started_at=datetime(2025, 1, 14, 23, 30))
