@@ -11,7 +11,7 @@ from sqlalchemy import Select, false, func, or_, select
 from sqlalchemy.orm import aliased, contains_eager
 
 from .extensions import db
-from .search import Terms, matching, one_of, terms
+from .search import Terms, dialect, matching, one_of, terms
 from .models import Address, ContactPerson, PhonebookEntry, PhoneNumber
 from .numbers import Match, _match_for
 
@@ -76,7 +76,7 @@ def owned_by_matches(found: Terms):
     scanned the whole number index, inside the journal's search once for every call
     (minutes at 100,000 calls). SQLite plans the subqueries well (a temporary index each).
     """
-    listed = db.session.get_bind().dialect.name == "postgresql"
+    listed = dialect() == "postgresql"
     conditions = []
     for owner_key, model in OWNERS:
         ids = select(model.id).where(matching(model.__tablename__, model.id, model.search_text, found))

@@ -109,7 +109,8 @@ def document(*parts: str | None, numbers: Iterable[tuple[str | None, str | None]
 # --------------------------------------------------------------------------- the indexed match
 
 
-def _dialect() -> str:
+def dialect() -> str:
+    """The name of the session's database dialect (sqlite, postgresql)."""
     return db.session.get_bind().dialect.name
 
 
@@ -130,7 +131,7 @@ def _fts_table(name: str):
 def one_of(column, values: list):
     """SQL condition: `column` is one of `values` (a list of any length): on PostgreSQL one array
     parameter (which it hashes), elsewhere an IN list."""
-    if _dialect() == "postgresql":
+    if dialect() == "postgresql":
         return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
     return column.in_(values)
 
@@ -146,7 +147,7 @@ def matching(table_name: str, id_column, text_column, found: Terms):
     """
     if not found.words:  # nothing typed: everything; only punctuation typed: nothing
         return false() if found.typed else true()
-    sqlite = _dialect() == "sqlite"
+    sqlite = dialect() == "sqlite"
     indexed = [word for word in found.words if sqlite and len(word) >= TRIGRAM]
     conditions = [text_column.like(literal(_like_pattern(word), literal_execute=True), escape="\\")
                   for word in found.words if word not in indexed]

@@ -174,12 +174,18 @@ def test_filters(app, client, auth, three_calls):
     assert _rows(_list(client, mine="y")) == 0
 
 
-def test_search_by_number_in_any_notation_and_by_name(app, client, auth, three_calls):
+@pytest.fixture
+def berliner_baer(app, three_calls):
+    """The three calls, and an address added after them that owns the number of one (030 123456): the
+    journal finds calls by the owners their numbers have now."""
     with app.test_request_context():
         address = Address(name="Berliner Bär AG", phone="+49 30 123456")
         db.session.add(address)
         numbers.index_numbers(address, [("phone", address.phone)])
         db.session.commit()
+
+
+def test_search_by_number_in_any_notation_and_by_name(app, client, auth, berliner_baer):
     auth.login("anna", create=False)
     assert _rows(_list(client, q="+49 6131 123456")) == 1
     assert _rows(_list(client, q="06131123456")) == 1
@@ -191,17 +197,12 @@ def test_search_by_number_in_any_notation_and_by_name(app, client, auth, three_c
 
 @pytest.mark.parametrize("owner_ids_at_most", [0, 20_000])
 def test_search_by_name_finds_the_same_whether_owners_are_listed_or_looked_up_inside(
-        app, client, auth, three_calls, monkeypatch, owner_ids_at_most):
+        app, client, auth, berliner_baer, monkeypatch, owner_ids_at_most):
     """On PostgreSQL the matching owners are handed to the query as id lists, or (for a word in most
     names) looked up inside it; both ways find the same calls."""
     from telephone import directory
 
     monkeypatch.setattr(directory, "OWNER_IDS_AT_MOST", owner_ids_at_most)
-    with app.test_request_context():
-        address = Address(name="Berliner Bär AG", phone="+49 30 123456")
-        db.session.add(address)
-        numbers.index_numbers(address, [("phone", address.phone)])
-        db.session.commit()
     auth.login("anna", create=False)
     assert _rows(_list(client, q="bär")) == 1
     assert _rows(_list(client, q="Berliner Bär")) == 1
