@@ -15,7 +15,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import aliased, joinedload, selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from . import call_rows, directory, events, numbers, search, site_settings
 from .extensions import db
@@ -400,17 +400,11 @@ def _search_condition(text: str):
 def calls_needing_callback(calls: list[Call]) -> set[int]:
     """Ids of the missed calls among `calls` that nobody has called back or marked done yet.
 
-    A later outgoing call or click-to-dial attempt to the same number counts as a callback.
+    A later outgoing call or click-to-dial attempt to the same number counts as a callback
+    (kept on the call by the database: `Call.called_back_at`, see telephone/callbacks.py).
     """
-    missed = [call for call in calls if call.direction == "in" and call.status in MISSED_STATUSES
-              and call.done_at is None]
-    remotes = {call.remote_e164 for call in missed if call.remote_e164}
-    last_callback = dict(db.session.execute(
-        select(Call.remote_e164, func.max(Call.started_at))
-        .where(Call.direction == "out", Call.remote_e164.in_(remotes)).group_by(Call.remote_e164)
-    ).all()) if remotes else {}
-    return {call.id for call in missed
-            if not (call.remote_e164 in last_callback and last_callback[call.remote_e164] > call.started_at)}
+    return {call.id for call in calls if call.direction == "in" and call.status in MISSED_STATUSES
+            and call.done_at is None and call.called_back_at is None}
 
 
 # The navigation counts open missed calls up to this many and then says "99+".
@@ -419,17 +413,12 @@ MISSED_COUNT_CAP = 99
 
 def open_missed_count() -> int:
     """How many missed calls still need a callback (the same rule as `calls_needing_callback`),
-    counted up to MISSED_COUNT_CAP + 1: every page shows the count, so it must not grow with the journal."""
-    callback = aliased(Call)
-    called_back = (
-        select(callback.id)
-        .where(callback.direction == "out", callback.remote_e164 == Call.remote_e164,
-               callback.started_at > Call.started_at)
-        .exists()
-    )
+    counted up to MISSED_COUNT_CAP + 1: every page shows the count, so it must not grow with the
+    journal. The index `ix_call_open_missed` holds exactly these conditions: a range per status."""
     open_missed = (
         select(Call.id)
-        .where(Call.direction == "in", Call.status.in_(MISSED_STATUSES), Call.done_at.is_(None), ~called_back)
+        .where(Call.status.in_(MISSED_STATUSES), Call.direction == "in", Call.done_at.is_(None),
+               Call.called_back_at.is_(None))
         .limit(MISSED_COUNT_CAP + 1).subquery()
     )
     return db.session.scalar(select(func.count()).select_from(open_missed)) or 0

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    FetchedValue,
     ForeignKey,
     Index,
     Integer,
@@ -398,8 +399,12 @@ class CallStatus(str, enum.Enum):
 class Call(db.Model):
     """The call journal (Anrufliste): one row per Placetel call or click-to-dial attempt."""
 
-    # Was a missed call called back? One seek per call (journal.open_missed_count, calls_needing_callback).
-    __table_args__ = (Index("ix_call_callback", "remote_e164", "direction", "started_at"),)
+    __table_args__ = (
+        # A later outgoing call to a number: one seek (the triggers of telephone/callbacks.py)
+        Index("ix_call_callback", "remote_e164", "direction", "started_at"),
+        # The open missed calls (journal.open_missed_count): equalities and IS NULL only, so one range per status
+        Index("ix_call_open_missed", "status", "direction", "done_at", "called_back_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Placetel's call id (64 hex digits, or any printable id up to 128 characters);
@@ -430,6 +435,10 @@ class Call(db.Model):
     # Missed calls stay highlighted until called back or marked done
     done_at: Mapped[datetime | None] = mapped_column(DateTime)
     done_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    # Incoming calls: start of the first later outgoing call to the same number (a callback), kept by
+    # database triggers (telephone/callbacks.py), never written by the app
+    called_back_at: Mapped[datetime | None] = mapped_column(DateTime, server_default=FetchedValue(),
+                                                            server_onupdate=FetchedValue())
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
     user: Mapped[User | None] = relationship(foreign_keys=[user_id])
