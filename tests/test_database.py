@@ -96,3 +96,18 @@ def test_a_dropped_connection_in_the_middle_of_a_transaction_fails_instead_of_lo
         assert raised.value.connection_invalidated
         db.session.rollback()
         assert db.session.scalar(select(Setting.value).where(Setting.key == "calls.routing")) is None
+
+
+def test_postgresql_plans_the_apps_short_queries_without_parallel_workers(app, client, auth):
+    """Starting parallel workers cost a 100,000-call journal search more than it saved; the
+    setting holds on every new connection, also in a transaction the request began."""
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("a PostgreSQL planner setting")
+        assert db.session.scalar(text("SHOW max_parallel_workers_per_gather")) == "0"
+        db.session.rollback()
+    end_idle_connections(app)  # the replacement connection gets it too
+    auth.login()
+    assert client.get("/calls/?q=Jäger").status_code == 200
+    with app.app_context():
+        assert db.session.scalar(text("SHOW max_parallel_workers_per_gather")) == "0"
