@@ -506,6 +506,8 @@ def pages(size: int) -> list[Page]:
         Page("phonebook: list, first page", "/phonebook/"),
         Page("phonebook: list, last page", "last:/phonebook/"),
         Page("phonebook: search name", f"/phonebook/?q={name}", "phonebook-list"),
+        Page("Telefon: Alle Nummern, first page", "/calls/phone"),
+        Page("Telefon: Alle Nummern, last page", "last:/calls/phone"),
         Page("Telefon: Alle Nummern, search name", f"/calls/phone?q={name}", "phonebook"),
         Page("journal: first page", "/calls/"),
         Page("journal: last page", "last:/calls/"),

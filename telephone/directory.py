@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, false, func, or_, select
+from sqlalchemy import Select, false, or_, select
 from sqlalchemy.orm import aliased, contains_eager
 
 from .extensions import db
@@ -30,9 +30,9 @@ class DirectoryEntry:
 # The owner of a number as the directory names it: contact person (with its company), address or
 # phonebook entry; every index row has exactly one owner.
 OWNER_ADDRESS = aliased(Address, name="owner_address")  # the company of a contact person
-# The directory's order: the owners' German sort keys (the last key unique, for keyset paging).
-ORDER = (func.coalesce(ContactPerson.sort_key, Address.sort_key, PhonebookEntry.sort_name), PhoneNumber.kind,
-         PhoneNumber.id)
+# The directory's order: the owners' German sort keys, kept on each number (the last key unique, for
+# keyset paging; the index ix_phone_number_owner_sort).
+ORDER = (PhoneNumber.owner_sort, PhoneNumber.kind, PhoneNumber.id)
 
 
 def search(query: str) -> Select:

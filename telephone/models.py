@@ -356,7 +356,11 @@ class PhoneNumber(db.Model):
     shown as typed, marked as not recognised.
     """
 
-    __table_args__ = (Index("ix_phone_number_e164", "e164"),)
+    __table_args__ = (
+        Index("ix_phone_number_e164", "e164"),
+        # The Telefon page's directory order (directory.ORDER): a page is a walk along this index
+        Index("ix_phone_number_owner_sort", "owner_sort", "kind", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     raw: Mapped[str] = mapped_column(String(64))
@@ -371,6 +375,9 @@ class PhoneNumber(db.Model):
     phonebook_entry_id: Mapped[int | None] = mapped_column(
         ForeignKey("phonebook_entry.id", ondelete="CASCADE"), index=True
     )
+    # The owner's sort key (contact person's or address's sort_key, phonebook entry's sort_name), copied
+    # here by search_documents and the sync engine, so that the directory sorts without joining owners
+    owner_sort: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
     address: Mapped[Address | None] = relationship(back_populates="numbers")
     contact_person: Mapped[ContactPerson | None] = relationship(back_populates="numbers")

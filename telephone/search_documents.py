@@ -62,8 +62,17 @@ def refresh_address(address: Address) -> None:
         contact.sort_key = surname_first(contact.last_name, contact.first_name)
         contact.search_text = " ".join(filter(None, (contact_own_text(contact),
                                                       document(address.name, address.city))))
+        _sort_numbers(contact.numbers, contact.sort_key)
     address.sort_key = address_sort_key(address)
     address.search_text = " ".join(filter(None, [own] + [contact_own_text(contact) for contact in contacts]))
+    _sort_numbers(address.numbers, address.sort_key)
+
+
+def _sort_numbers(rows: Iterable[PhoneNumber], owner_sort: str) -> None:
+    """Give the owner's numbers its sort key (the directory sorts by it); unchanged rows stay untouched."""
+    for row in rows:
+        if row.owner_sort != owner_sort:
+            row.owner_sort = owner_sort
 
 
 def phonebook_entry_keys(values: dict, numbers: Iterable[tuple[str | None, str | None]]) -> dict:
@@ -82,6 +91,7 @@ def refresh_phonebook_entry(entry: PhonebookEntry) -> None:
                                                       "family_name", "company", "job_title")}
     for name, value in phonebook_entry_keys(values, _numbers(entry.numbers)).items():
         setattr(entry, name, value)
+    _sort_numbers(entry.numbers, entry.sort_name)
 
 
 def _changed_records(session: Session):

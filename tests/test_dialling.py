@@ -1,5 +1,6 @@
 """Click-to-dial: POST /calls/dial, the call journal, the double-click guard, the Telefon page."""
 import logging
+import re
 from datetime import timedelta
 
 import pytest
@@ -319,6 +320,29 @@ def test_phonebook_pages_in_one_query_per_page(client, app, auth):
     # the user, the page, its count, the region setting and the navigation's missed-calls count
     # once – not one query per row
     assert loads_first <= 5 and len(statements) <= 5
+
+
+def test_phone_page_order_follows_renamed_owners(client, app, auth):
+    """The page sorts by the owner's sort key kept on each number: a renamed address, contact person
+    or phonebook entry moves, also when only its name changed (German order: Ä with A, persons by
+    surname)."""
+    auth.login("anna")
+    company_id, person_id, entry_id = _fill_phonebook(app)
+
+    def order() -> list[str]:
+        """The owners' names in the order of the list's rows (each once)."""
+        page = client.get("/calls/phone", headers={**HTMX, "HX-Target": "phonebook"}).text  # the list alone
+        return list(dict.fromkeys(re.findall(r'<td><a href="[^"]+">([^<]+)</a></td>', page)))
+
+    # "Anna <b>Schmidt</b>" sorts by its surname as typed, markup first
+    assert order() == ["Anna &lt;b&gt;Schmidt&lt;/b&gt;", "Hausmeister Klaus", "Müller GmbH", "Zora Privat"]
+    with app.app_context():
+        db.session.get(Address, company_id).name = "Äbele AG"  # the form keeps the numbers as they are
+        person = db.session.get(ContactPerson, person_id)
+        person.name, person.first_name, person.last_name = "Peter Ohm", "Peter", "Ohm"
+        db.session.get(PhonebookEntry, entry_id).display_name = "Bauer Bau"
+        db.session.commit()
+    assert order() == ["Äbele AG", "Bauer Bau", "Peter Ohm", "Zora Privat"]
 
 
 def test_phone_macro_everywhere_offers_tel_link_and_dial_button(app):

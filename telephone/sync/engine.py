@@ -573,13 +573,14 @@ def _entry_params(source_id: int, row: tuple, now) -> dict:
     return params
 
 
-def _index_params(entry_id: int, numbers_: tuple) -> list[dict]:
-    """PhoneNumber rows exactly as numbers.index_numbers writes them for a phonebook entry.
+def _index_params(entry_id: int, numbers_: tuple, sort_name: str) -> list[dict]:
+    """PhoneNumber rows exactly as numbers.index_numbers and search_documents write them for a
+    phonebook entry (`sort_name` is the entry's).
 
     main_prefix, address_id and contact_person_id are left out: they stay NULL.
     """
     return [{"raw": numbers_[i + 1], "e164": numbers_[i + 2], "kind": KIND_BY_TYPE[numbers_[i]],
-             "phonebook_entry_id": entry_id} for i in range(0, len(numbers_), 3)]
+             "phonebook_entry_id": entry_id, "owner_sort": sort_name} for i in range(0, len(numbers_), 3)]
 
 
 def _apply(source_id: int, new_rows: list, changed_rows: list, deleted_ids: list[int]) -> None:
@@ -604,13 +605,17 @@ def _execute_difference(source_id: int, new_rows: list, changed_rows: list, dele
     for chunk in _chunks(deleted_ids):
         session.execute(delete(entries).where(entries.c.id.in_(chunk)))
     for chunk in _chunks(changed_rows, INSERT_CHUNK):
-        session.execute(update(PhonebookEntry), [_entry_params(source_id, row, now) for row in chunk])
-        _insert_index([n for row in chunk for n in _index_params(row[0], row[_NUMBERS])])
+        params = [_entry_params(source_id, row, now) for row in chunk]
+        session.execute(update(PhonebookEntry), params)
+        _insert_index([n for row, values in zip(chunk, params)
+                       for n in _index_params(row[0], row[_NUMBERS], values["sort_name"])])
     for chunk in _chunks(new_rows, INSERT_CHUNK):
-        session.execute(insert(entries), [_entry_params(source_id, row, now) for row in chunk])
+        params = [_entry_params(source_id, row, now) for row in chunk]
+        session.execute(insert(entries), params)
         ids = dict(session.execute(select(entries.c.internal_id, entries.c.id).where(
             entries.c.source_id == source_id, entries.c.internal_id.in_([row[_INTERNAL_ID] for row in chunk]))).all())
-        _insert_index([n for row in chunk for n in _index_params(ids[row[_INTERNAL_ID]], row[_NUMBERS])])
+        _insert_index([n for row, values in zip(chunk, params)
+                       for n in _index_params(ids[row[_INTERNAL_ID]], row[_NUMBERS], values["sort_name"])])
 
 
 def _copy_difference(connection, source_id: int, new_rows: list, changed_rows: list, deleted_ids: list[int]) -> None:
@@ -620,13 +625,20 @@ def _copy_difference(connection, source_id: int, new_rows: list, changed_rows: l
     phone_numbers = PhoneNumber.__table__
     pg_copy.delete_in(connection, phone_numbers.c.phonebook_entry_id, deleted_ids + [row[0] for row in changed_rows])
     pg_copy.delete_in(connection, entries.c.id, deleted_ids)
-    pg_copy.update(connection, entries, (_entry_params(source_id, row, now) for row in _rows(changed_rows)))
+    sort_names: dict[int, str] = {}  # entry id → sort_name, for its numbers (written after all entries)
+
+    def remembered(values: dict) -> dict:
+        sort_names[values["id"]] = values["sort_name"]
+        return values
+
+    pg_copy.update(connection, entries, (remembered(_entry_params(source_id, row, now)) for row in _rows(changed_rows)))
     new_ids = pg_copy.reserve_ids(connection, entries, len(new_rows))
-    pg_copy.insert(connection, entries, ({**_entry_params(source_id, row, now), "id": entry_id}
+    pg_copy.insert(connection, entries, (remembered({**_entry_params(source_id, row, now), "id": entry_id})
                                          for row, entry_id in zip(_rows(new_rows), new_ids)))
     owned = chain(((row, row[0]) for row in _rows(changed_rows)), zip(_rows(new_rows), new_ids))
     pg_copy.insert(connection, phone_numbers, (number for row, entry_id in owned
-                                               for number in _index_params(entry_id, row[_NUMBERS])))
+                                               for number in _index_params(entry_id, row[_NUMBERS],
+                                                                           sort_names[entry_id])))
     if len(new_rows) + len(changed_rows) + len(deleted_ids) >= ANALYZE_AFTER:
         # Fresh statistics before the first call comes in: without them PostgreSQL planned the caller
         # lookup as a scan of every number (40–100 ms per webhook at 100k entries) until autovacuum
