@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, false, or_, select
+from sqlalchemy import Select, false, or_, select, union
 from sqlalchemy.orm import aliased, contains_eager
 
 from .extensions import db
@@ -69,7 +69,27 @@ OWNER_IDS_AT_MOST = 20_000
 
 def owned_by_matches(found: Terms):
     """SQL condition on the number index: the number's owner (contact person, address or phonebook
-    entry) matches `found`, reached through the number index's key of each owner kind.
+    entry) matches `found`, reached through the number index's key of each owner kind."""
+    conditions = _owner_conditions(found)
+    return or_(*conditions) if conditions else false()
+
+
+def numbers_of_matches(found: Terms, *conditions) -> list[str]:
+    """The E.164 numbers of the owners matching `found` that also meet `conditions` (each once).
+
+    One select per owner kind, joined by UNION: each reads its owner key's index, where
+    the same conditions in one OR made PostgreSQL read all 500,000 numbers of a
+    100,000-address book.
+    """
+    selects = [select(PhoneNumber.e164).where(owner, PhoneNumber.e164.is_not(None), *conditions)
+               for owner in _owner_conditions(found)]
+    if not selects:
+        return []
+    return list(db.session.scalars(union(*selects) if len(selects) > 1 else selects[0].distinct()))
+
+
+def _owner_conditions(found: Terms) -> list:
+    """Per owner kind with a match, the condition on the number index's key of that kind.
 
     On PostgreSQL the matching owners of each kind are looked up first and given to the
     condition as a list: as subqueries, PostgreSQL misjudged how many owners match and
@@ -85,7 +105,7 @@ def owned_by_matches(found: Terms):
             conditions.append(owner_key.in_(ids))
         elif found_ids:
             conditions.append(one_of(owner_key, found_ids))
-    return or_(*conditions) if conditions else false()
+    return conditions
 
 
 def entries(rows: list[PhoneNumber]) -> list[DirectoryEntry]:

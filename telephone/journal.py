@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -381,12 +381,17 @@ def _search_condition(text: str):
     addresses, contact persons and phonebook entries the other party's number belongs to, and who
     answered or dialled.
 
-    The colleagues are looked up first, and on PostgreSQL the matching owners too
-    (`directory.owned_by_matches`): with everything in one OR of subqueries, PostgreSQL
-    looked for every call's number in every owner's numbers (minutes at 100,000 calls).
+    Everything that needs other tables is looked up first, so that the calls are found
+    along the journal's own indexes: the colleagues, and the matching owners' numbers that
+    are in the journal at all (a few dozen of the 8,000 numbers a common name has in a
+    100,000-address book). As subqueries inside the calls' condition, both databases
+    joined every call with every matching number (75 ms on SQLite and 200–300 ms on
+    PostgreSQL at 100,000 calls; minutes on PostgreSQL before the owners were listed).
     """
     found = search.terms(text)
-    conditions = [Call.remote_e164.in_(select(PhoneNumber.e164).where(directory.owned_by_matches(found)))]
+    in_journal = select(Call.id).where(Call.remote_e164 == PhoneNumber.e164).exists()
+    called = directory.numbers_of_matches(found, in_journal)
+    conditions = [search.one_of(Call.remote_e164, called)] if called else []
     if found.number:
         conditions.append(search.matching(Call.__tablename__, Call.id, Call.remote_e164, found))
     pattern = f"%{text}%"
@@ -394,7 +399,7 @@ def _search_condition(text: str):
         select(User.id).where(or_(User.username.ilike(pattern), User.display_name.ilike(pattern)))).all()
     if colleagues:
         conditions.append(Call.user_id.in_(colleagues))
-    return or_(*conditions)
+    return or_(*conditions) if conditions else false()
 
 
 def calls_needing_callback(calls: list[Call]) -> set[int]:

@@ -210,6 +210,27 @@ def test_search_by_name_finds_the_same_whether_owners_are_listed_or_looked_up_in
     assert _rows(_list(client, q="niemand")) == 0
 
 
+def test_search_by_name_lists_only_the_owners_numbers_that_called(app, client, auth):
+    """The journal looks up the matching owners' numbers that are in the journal first: an owner with
+    several numbers, and one whose numbers never called, find exactly the calls of their numbers."""
+    with app.test_request_context():
+        company = Address(name="Jäger Elektro GmbH", city="Würzburg")
+        person = Address(name="Anna Jäger", kind="person", city="Würzburg")
+        db.session.add_all([company, person])
+        numbers.index_numbers(company, [("phone", "0931 5550100"), ("mobile", "0171 5550101"), ("fax", "0931 5550199")])
+        numbers.index_numbers(person, [("phone", "0931 5550200")])
+        db.session.commit()
+        callers = [(raw, numbers.to_e164(raw)) for raw in ("0171 5550101", "0171 5550101", "0221 4711")]
+    for index, (raw, e164) in enumerate(callers):
+        _add_call(app, call_id=f"j{index}", direction="in", from_number=raw, remote_e164=e164, status="ended",
+                  started_at=utcnow() - timedelta(minutes=index))
+    auth.login("anna")
+    for query in ("Jäger", "jaeger elektro", "Würzburg"):
+        assert _rows(_list(client, q=query)) == 2, query
+    assert _rows(_list(client, q="Anna Jäger")) == 0
+    assert "Keine Anrufe gefunden." in _list(client, q="Anna Jäger")
+
+
 def test_date_filter_uses_local_days(app, client, auth):
     # 23:30 UTC on 14 January is already 15 January in Berlin.
     _add_call(app, call_id="e1" * 8, from_number="0221 1", started_at=datetime(2025, 1, 14, 23, 30))
