@@ -295,22 +295,8 @@ def _entry_match(entry_id: int, name: str, company: str, via_extension: bool) ->
                  phonebook_entry_id=entry_id, via_extension=via_extension)
 
 
-def _match_for(row: PhoneNumber, via_extension: bool = False) -> Match | None:
-    """The Match of an index row loaded with its owner (the Telefon page's directory)."""
-    if row.contact_person is not None:
-        person = row.contact_person
-        return _person_match(person.id, person.name, person.address_id, person.address.name, via_extension)
-    if row.address is not None:
-        address = row.address
-        return _address_match(address.id, address.name, address.company, address.kind, via_extension)
-    if row.phonebook_entry is not None:
-        entry = row.phonebook_entry
-        return _entry_match(entry.id, entry.display_name, entry.company, via_extension)
-    return None
-
-
-def _caller_match(row, via_extension: bool = False) -> Match | None:
-    """The Match of a `_caller_rows` row."""
+def owner_match(row, via_extension: bool = False) -> Match | None:
+    """The Match of a row with the `owner_columns`."""
     if row.contact_person_id is not None:
         return _person_match(row.contact_person_id, row.person_name, row.person_address_id, row.person_company,
                              via_extension)
@@ -334,21 +320,27 @@ def _caller_rows():
     """
     extends_main_number = (PhoneNumber.main_prefix.in_(bindparam("stems", expanding=True))
                            & PhoneNumber.address_id.is_not(None))
-    person_company = (select(Address.name).join(ContactPerson, ContactPerson.address_id == Address.id)
-                      .where(ContactPerson.id == PhoneNumber.contact_person_id).scalar_subquery())
     return (
-        select(PhoneNumber.e164, PhoneNumber.address_id, PhoneNumber.contact_person_id, PhoneNumber.phonebook_entry_id,
-               _column_of(Address.name, PhoneNumber.address_id).label("address_name"),
-               _column_of(Address.company, PhoneNumber.address_id).label("address_company"),
-               _column_of(Address.kind, PhoneNumber.address_id).label("address_kind"),
-               _column_of(ContactPerson.name, PhoneNumber.contact_person_id).label("person_name"),
-               _column_of(ContactPerson.address_id, PhoneNumber.contact_person_id).label("person_address_id"),
-               person_company.label("person_company"),
-               _column_of(PhonebookEntry.display_name, PhoneNumber.phonebook_entry_id).label("entry_name"),
-               _column_of(PhonebookEntry.company, PhoneNumber.phonebook_entry_id).label("entry_company"))
+        select(PhoneNumber.e164, *owner_columns())
         .where((PhoneNumber.e164 == bindparam("e164")) | extends_main_number)
         .order_by(PhoneNumber.id)
     )
+
+
+def owner_columns() -> tuple:
+    """The columns of an index row that `owner_match` reads: its owner keys and what a Match shows of
+    the owner, each looked up by primary key for the row (a plan that never depends on statistics)."""
+    person_company = (select(Address.name).join(ContactPerson, ContactPerson.address_id == Address.id)
+                      .where(ContactPerson.id == PhoneNumber.contact_person_id).scalar_subquery())
+    return (PhoneNumber.address_id, PhoneNumber.contact_person_id, PhoneNumber.phonebook_entry_id,
+            _column_of(Address.name, PhoneNumber.address_id).label("address_name"),
+            _column_of(Address.company, PhoneNumber.address_id).label("address_company"),
+            _column_of(Address.kind, PhoneNumber.address_id).label("address_kind"),
+            _column_of(ContactPerson.name, PhoneNumber.contact_person_id).label("person_name"),
+            _column_of(ContactPerson.address_id, PhoneNumber.contact_person_id).label("person_address_id"),
+            person_company.label("person_company"),
+            _column_of(PhonebookEntry.display_name, PhoneNumber.phonebook_entry_id).label("entry_name"),
+            _column_of(PhonebookEntry.company, PhoneNumber.phonebook_entry_id).label("entry_company"))
 
 
 def _column_of(column, key):
@@ -401,7 +393,7 @@ def lookup_caller(number: str | None, region: str | None = None) -> LookupResult
     rows = db.session.connection().execute(
         _caller_rows(), {"e164": parsed.e164, "stems": extension_stems(parsed.e164)}).all()
     exact = [row for row in rows if row.e164 == parsed.e164]  # exact hits win
-    matches = [_caller_match(row) for row in exact] if exact else [_caller_match(row, True) for row in rows]
+    matches = [owner_match(row) for row in exact] if exact else [owner_match(row, True) for row in rows]
     result.matches = _unique(matches)
     return result
 
