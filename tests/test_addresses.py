@@ -2,7 +2,7 @@
 import re
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from telephone.extensions import db
 from telephone.models import Address, Call, ContactPerson, PhoneNumber
@@ -463,6 +463,31 @@ def test_pager_links_of_the_search_fragment_keep_the_query(client, auth, app):
     assert pager_link(fragment, "next") is None  # one page: no pager
     fragment = client.get("/addresses/?q=a", headers={"HX-Request": "true", "HX-Target": "address-list"}).text
     assert listed_names(client.get(pager_link(fragment, "next")).text) == ["Cäsar", "Dora"]
+
+
+def test_a_search_reads_the_contact_persons_of_its_hits_in_one_query(client, auth, app):
+    """The list says which contact person a hit was found by: one query for the page's persons, not one
+    per address (25 at a full page)."""
+    with app.app_context():
+        for index in range(12):
+            company = Address(name=f"Jäger Bau {index:02d}", kind="company")
+            db.session.add_all([company, ContactPerson(name=f"Eva Roth {index}", address=company),
+                                ContactPerson(name=f"Olaf Kern {index}", address=company)])
+        db.session.commit()
+        engine = db.engine
+    auth.login("anna")
+    statements = []
+
+    def count(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        fragment = client.get("/addresses/?q=Roth", headers={"HX-Request": "true", "HX-Target": "address-list"}).text
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert "12 Treffer" in fragment and fragment.count("gefunden bei Eva Roth") == 12
+    assert sum("FROM contact_person" in statement for statement in statements) == 1
 
 
 def test_a_changed_cursor_shows_the_first_page(client, auth, app):
