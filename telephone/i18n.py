@@ -6,6 +6,8 @@ from datetime import datetime, timezone
 from flask import Flask, current_app, g, has_app_context, has_request_context, session
 from flask_babel import format_datetime, format_decimal, get_locale, get_translations
 from flask_login import current_user
+from jinja2 import pass_context
+from markupsafe import Markup
 
 from . import messages, numbers
 
@@ -53,13 +55,35 @@ def _translations():
     (`force_locale`, e.g. banners rendered per language) is another locale object
     and gets its own lookup.
     """
+    return _kept()[0]
+
+
+def _kept() -> tuple:
+    """(translations, the template messages translated so far) of the request's current locale."""
     if not has_app_context():
-        return get_translations()
+        return get_translations(), {}
     locale = get_locale()
     kept = g.get("_translations")
     if kept is None or kept[0] is not locale:
-        kept = g._translations = (locale, get_translations())
-    return kept[1]
+        kept = g._translations = (locale, get_translations(), {})
+    return kept[1:]
+
+
+@pass_context
+def _template_gettext(context, string: str, **variables):
+    """Jinja's new-style gettext (`_()` in templates): the translation as markup where the template
+    escapes, always %-formatted. A message without variables is kept per request and locale: a list
+    page asks for the same few dozen labels some 300 times."""
+    translations, messages_kept = _kept()
+    autoescape = context.eval_ctx.autoescape
+    if variables:
+        text = translations.ugettext(string)
+        return (Markup(text) if autoescape else text) % variables
+    message = messages_kept.get((string, autoescape))
+    if message is None:
+        text = translations.ugettext(string)
+        message = messages_kept[string, autoescape] = (Markup(text) if autoescape else text) % {}
+    return message
 
 
 def _install_gettext(app: Flask) -> None:
@@ -72,6 +96,7 @@ def _install_gettext(app: Flask) -> None:
                                                                                       count),
         newstyle=True,
     )
+    app.jinja_env.globals["gettext"] = _template_gettext
 
 
 def register_template_helpers(app: Flask) -> None:

@@ -127,3 +127,17 @@ def test_translations_keep_their_placeholders():
     english = _read_catalog(PO)
     problems = [(message.id, [str(error) for error in errors]) for message, errors in english.check() if errors]
     assert not problems
+
+
+def test_template_messages_follow_a_locale_forced_within_the_request(app):
+    """Templates' `_()` keeps translated messages per request and locale: a language forced in the
+    middle of a request (banners are rendered per language) gets its own, and the German ones stay."""
+    from flask_babel import force_locale
+
+    with app.test_request_context("/"):
+        template = app.jinja_env.from_string("{{ _('Anrufliste') }}|{{ _('Anrufliste') }}|{{ _('100%%') }}|"
+                                             "{{ _('an: %(number)s', number='<b>') }}")
+        assert template.render() == "Anrufliste|Anrufliste|100%|an: &lt;b&gt;"
+        with force_locale("en"):
+            assert template.render().startswith("Call log|Call log|100%|")
+        assert template.render().startswith("Anrufliste|")
