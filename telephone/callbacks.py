@@ -10,9 +10,12 @@ later outgoing call to its number, whichever way a row is written (the webhook's
 one-statement write, the ORM, a test). Open missed calls are then the rows with
 `called_back_at` and `done_at` NULL, found through the index `ix_call_open_missed`.
 
-An outgoing call that is deleted later leaves the incoming calls it answered
-called back. The schema of tests (`db.create_all`) gets the triggers through an
+An outgoing call that changes (its number, direction or start) or is deleted makes
+the incoming calls it had called back look for their first later outgoing call
+again. The schema of tests (`db.create_all`) gets the triggers through an
 `after_create` event, databases through the migration `call_called_back`.
+Within a transaction, ORM objects of other calls do not see what a trigger
+changed until they are loaded again (after the commit, as usual).
 """
 from __future__ import annotations
 
@@ -29,6 +32,12 @@ _CALLED_BACK = ('UPDATE "call" SET called_back_at = new.started_at WHERE remote_
                 "AND direction = 'in' AND started_at < new.started_at "
                 "AND (called_back_at IS NULL OR called_back_at > new.started_at)")
 _WATCHED = "direction, remote_e164, started_at"
+# An outgoing call that changed (number, direction, start) or was deleted: the incoming calls from its
+# old number that it had called back look for their first later outgoing call again
+_RECHECKED = ('UPDATE "call" SET called_back_at = (SELECT min(o.started_at) FROM "call" AS o '
+              "WHERE o.remote_e164 = \"call\".remote_e164 AND o.direction = 'out' "
+              'AND o.started_at > "call".started_at) '
+              "WHERE remote_e164 = old.remote_e164 AND direction = 'in' AND called_back_at = old.started_at")
 
 _SQLITE = [
     # An outgoing call calls back the earlier incoming calls from its number
@@ -36,6 +45,10 @@ _SQLITE = [
     f"WHEN new.direction = 'out' AND new.remote_e164 IS NOT NULL BEGIN {_CALLED_BACK}; END",
     f"CREATE TRIGGER IF NOT EXISTS call_callback_out_update AFTER UPDATE OF {_WATCHED} ON \"call\" "
     f"WHEN new.direction = 'out' AND new.remote_e164 IS NOT NULL BEGIN {_CALLED_BACK}; END",
+    f"CREATE TRIGGER IF NOT EXISTS call_callback_out_moved AFTER UPDATE OF {_WATCHED} ON \"call\" "
+    f"WHEN old.direction = 'out' AND old.remote_e164 IS NOT NULL BEGIN {_RECHECKED}; END",
+    "CREATE TRIGGER IF NOT EXISTS call_callback_out_delete AFTER DELETE ON \"call\" "
+    f"WHEN old.direction = 'out' AND old.remote_e164 IS NOT NULL BEGIN {_RECHECKED}; END",
     # An incoming call stored after its callback (events out of order, an import) finds it
     "CREATE TRIGGER IF NOT EXISTS call_callback_in_insert AFTER INSERT ON \"call\" "
     f"WHEN new.direction = 'in' AND new.remote_e164 IS NOT NULL AND EXISTS (SELECT 1 {_LATER_OUTGOING}) "
@@ -44,8 +57,8 @@ _SQLITE = [
     "WHEN new.direction = 'in' "
     f"BEGIN UPDATE \"call\" SET called_back_at = ({_LATER_CALLBACK}) WHERE id = new.id; END",
 ]
-_SQLITE_TRIGGERS = ("call_callback_out_insert", "call_callback_out_update", "call_callback_in_insert",
-                    "call_callback_in_update")
+_SQLITE_TRIGGERS = ("call_callback_out_insert", "call_callback_out_update", "call_callback_out_moved",
+                    "call_callback_out_delete", "call_callback_in_insert", "call_callback_in_update")
 
 _POSTGRESQL = [
     f"""CREATE OR REPLACE FUNCTION call_callback_in() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -57,8 +70,15 @@ BEGIN
 END $$""",
     f"""CREATE OR REPLACE FUNCTION call_callback_out() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF new.direction = 'out' AND new.remote_e164 IS NOT NULL THEN
-        {_CALLED_BACK};
+    IF TG_OP <> 'INSERT' THEN
+        IF old.direction = 'out' AND old.remote_e164 IS NOT NULL THEN
+            {_RECHECKED};
+        END IF;
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        IF new.direction = 'out' AND new.remote_e164 IS NOT NULL THEN
+            {_CALLED_BACK};
+        END IF;
     END IF;
     RETURN NULL;
 END $$""",
@@ -66,7 +86,7 @@ END $$""",
     f'CREATE TRIGGER call_callback_in BEFORE INSERT OR UPDATE OF {_WATCHED} ON "call" '
     "FOR EACH ROW EXECUTE FUNCTION call_callback_in()",
     'DROP TRIGGER IF EXISTS call_callback_out ON "call"',
-    f'CREATE TRIGGER call_callback_out AFTER INSERT OR UPDATE OF {_WATCHED} ON "call" '
+    f'CREATE TRIGGER call_callback_out AFTER INSERT OR DELETE OR UPDATE OF {_WATCHED} ON "call" '
     "FOR EACH ROW EXECUTE FUNCTION call_callback_out()",
 ]
 

@@ -49,7 +49,7 @@ def _serial_plans(dbapi_connection, _connection_record) -> None:
     A journal search at 100,000 calls waited 20 ms for its workers before the first row
     and took 30 ms in all, 15 ms without them. Set once per new connection.
     """
-    if type(dbapi_connection).__module__.startswith("psycopg"):
+    if type(dbapi_connection).__module__.split(".")[0] == "psycopg":  # psycopg 3 (not psycopg2)
         autocommit = dbapi_connection.autocommit
         dbapi_connection.autocommit = True
         dbapi_connection.execute("SET max_parallel_workers_per_gather = 0")

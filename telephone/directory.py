@@ -59,8 +59,9 @@ def owned_by_matches(found: Terms):
     return or_(*conditions) if conditions else false()
 
 
-def numbers_of_matches(found: Terms, *conditions) -> list[str]:
-    """The E.164 numbers of the owners matching `found` that also meet `conditions` (each once).
+def numbers_of_matches(found: Terms, *conditions) -> Select | None:
+    """The E.164 numbers of the owners matching `found` that also meet `conditions` (a select of one
+    column, each number once), or None when no owner matches.
 
     One select per owner kind, joined by UNION: each reads its owner key's index, where
     the same conditions in one OR made PostgreSQL read all 500,000 numbers of a
@@ -69,8 +70,8 @@ def numbers_of_matches(found: Terms, *conditions) -> list[str]:
     selects = [select(PhoneNumber.e164).where(owner, PhoneNumber.e164.is_not(None), *conditions)
                for owner in _owner_conditions(found)]
     if not selects:
-        return []
-    return list(db.session.scalars(union(*selects) if len(selects) > 1 else selects[0].distinct()))
+        return None
+    return union(*selects) if len(selects) > 1 else selects[0].distinct()
 
 
 def _owner_conditions(found: Terms) -> list:

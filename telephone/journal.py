@@ -376,6 +376,10 @@ def journal_query(filters: JournalFilter, user_id: int, tz) -> Select:
     return query
 
 
+# The journal's numbers of matching owners handed to its query as values, up to this many
+CALLED_NUMBERS_AT_MOST = 5_000
+
+
 def _search_condition(text: str):
     """Numbers in any notation (the rule of `search.number_digits`), the names and places of the
     addresses, contact persons and phonebook entries the other party's number belongs to, and who
@@ -389,9 +393,15 @@ def _search_condition(text: str):
     PostgreSQL at 100,000 calls; minutes on PostgreSQL before the owners were listed).
     """
     found = search.terms(text)
+    conditions = []
     in_journal = select(Call.id).where(Call.remote_e164 == PhoneNumber.e164).exists()
-    called = directory.numbers_of_matches(found, in_journal)
-    conditions = [search.one_of(Call.remote_e164, called)] if called else []
+    numbers = directory.numbers_of_matches(found, in_journal)
+    if numbers is not None:
+        called = db.session.scalars(numbers.limit(CALLED_NUMBERS_AT_MOST + 1)).all()
+        if len(called) > CALLED_NUMBERS_AT_MOST:  # a word in most names: not as a list of parameters
+            conditions.append(Call.remote_e164.in_(numbers))
+        elif called:
+            conditions.append(search.one_of(Call.remote_e164, called))
     if found.number:
         conditions.append(search.matching(Call.__tablename__, Call.id, Call.remote_e164, found))
     pattern = f"%{text}%"

@@ -406,6 +406,9 @@ class CallStatus(str, enum.Enum):
 class Call(db.Model):
     """The call journal (Anrufliste): one row per Placetel call or click-to-dial attempt."""
 
+    # called_back_at is set by triggers, on SQLite after the INSERT's RETURNING: read it back when asked
+    __mapper_args__ = {"eager_defaults": False}
+
     __table_args__ = (
         # A later outgoing call to a number: one seek (the triggers of telephone/callbacks.py)
         Index("ix_call_callback", "remote_e164", "direction", "started_at"),

@@ -1,5 +1,6 @@
 """What each record is found and sorted by: the search text and sort key of addresses,
-contact persons and company phonebook entries.
+contact persons and company phonebook entries, and the owner's sort key on each of
+their numbers (`PhoneNumber.owner_sort`, the Telefon page's order).
 
 Lists sort German-style (DIN 5007-1, umlauts as their base letter) and persons
 by surname: "Dr. Thomas Groß" sorts as "gross thomas", under G. The texts are

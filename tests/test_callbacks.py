@@ -89,19 +89,50 @@ def test_a_missed_call_stored_after_its_callback_is_called_back(app):
     assert _open(app)[0] == 0
 
 
-def test_a_dial_attempt_tied_to_another_number_later_moves_the_callback(app):
-    """The triggers follow a changed number of an outgoing call too."""
+def test_a_changed_or_deleted_outgoing_call_moves_the_callback(app):
+    """The triggers follow an outgoing call's number both ways: the new number's missed call is called
+    back, the old one's is open again (or called back by the next later call); so does a deletion."""
     now = utcnow()
+    other = "+4922100000"
     with app.app_context():
-        db.session.add(Call(call_id="m1", direction="in", remote_e164=CALLER, status="missed",
-                            started_at=now - timedelta(minutes=5)))
-        attempt = Call(direction="out", remote_e164="+4922100000", status="dialling", started_at=now)
+        db.session.add_all([
+            Call(call_id="m1", direction="in", remote_e164=CALLER, status="missed", started_at=now - timedelta(minutes=5)),
+            Call(call_id="m2", direction="in", remote_e164=other, status="missed", started_at=now - timedelta(minutes=5)),
+        ])
+        attempt = Call(direction="out", remote_e164=other, status="dialling", started_at=now)
         db.session.add(attempt)
         db.session.commit()
         assert open_missed_count() == 1
         attempt.remote_e164 = CALLER
         db.session.commit()
-        assert open_missed_count() == 0
+        called_back = dict(db.session.execute(select(Call.call_id, Call.called_back_at).where(Call.direction == "in")).all())
+        assert called_back == {"m1": now, "m2": None}
+
+        later = Call(direction="out", remote_e164=CALLER, status="ended", started_at=now + timedelta(minutes=1))
+        db.session.add(later)
+        db.session.commit()
+        db.session.delete(attempt)
+        db.session.commit()
+        assert db.session.scalar(select(Call.called_back_at).where(Call.call_id == "m1")) == later.started_at
+        later.direction = "in"  # no outgoing call to the number is left
+        db.session.commit()
+        assert db.session.scalar(select(Call.called_back_at).where(Call.call_id == "m1")) is None
+        assert open_missed_count() == 2
+
+
+def test_the_stored_call_shows_its_callback_before_the_commit(app):
+    """The ORM reads the value the trigger set instead of keeping what the INSERT sent."""
+    now = utcnow()
+    with app.app_context():
+        db.session.add(Call(direction="out", remote_e164=CALLER, status="ended", started_at=now))
+        db.session.flush()
+        missed = Call(call_id="late", direction="in", remote_e164=CALLER, status="missed",
+                      started_at=now - timedelta(minutes=5))
+        db.session.add(missed)
+        db.session.flush()
+        assert missed.called_back_at == now
+        assert calls_needing_callback([missed]) == set()
+        db.session.rollback()
 
 
 @pytest.mark.filterwarnings("ignore:'get_engine' is deprecated:DeprecationWarning")  # Flask-Migrate's env.py

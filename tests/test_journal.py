@@ -195,14 +195,15 @@ def test_search_by_number_in_any_notation_and_by_name(app, client, auth, berline
     assert _rows(_list(client, q="niemand")) == 0
 
 
-@pytest.mark.parametrize("owner_ids_at_most", [0, 20_000])
+@pytest.mark.parametrize("at_most", [0, 20_000])
 def test_search_by_name_finds_the_same_whether_owners_are_listed_or_looked_up_inside(
-        app, client, auth, berliner_baer, monkeypatch, owner_ids_at_most):
-    """On PostgreSQL the matching owners are handed to the query as id lists, or (for a word in most
-    names) looked up inside it; both ways find the same calls."""
-    from telephone import directory
+        app, client, auth, berliner_baer, monkeypatch, at_most):
+    """The matching owners (on PostgreSQL) and their numbers in the journal are handed to the query as
+    lists, or (for a word in most names) looked up inside it; both ways find the same calls."""
+    from telephone import directory, journal
 
-    monkeypatch.setattr(directory, "OWNER_IDS_AT_MOST", owner_ids_at_most)
+    monkeypatch.setattr(directory, "OWNER_IDS_AT_MOST", at_most)
+    monkeypatch.setattr(journal, "CALLED_NUMBERS_AT_MOST", at_most)
     auth.login("anna", create=False)
     assert _rows(_list(client, q="bär")) == 1
     assert _rows(_list(client, q="Berliner Bär")) == 1

@@ -22,7 +22,7 @@ _OWNERS = (("contact_person_id", "contact_person", "sort_key"), ("address_id", "
 
 
 def upgrade():
-    # A plain ADD COLUMN (no batch rebuild), like the other columns of tables with triggers
+    # A plain ADD COLUMN: no batch rebuild of the big number index
     op.add_column('phone_number', sa.Column('owner_sort', sa.String(length=200), nullable=False, server_default=""))
     for key, table, column in _OWNERS:
         op.execute(f"UPDATE phone_number SET owner_sort = coalesce((SELECT {column} FROM {table} "

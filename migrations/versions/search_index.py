@@ -8,7 +8,6 @@ Create Date: 2026-12-01 13:30:00
 """
 from alembic import op
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, selectinload
 
 
 # revision identifiers, used by Alembic.
@@ -19,19 +18,49 @@ depends_on = None
 
 
 def _fill_texts():
-    """Compute the new columns of every existing row with the app's own rules."""
-    from telephone import search_documents
-    from telephone.models import Address, ContactPerson, PhonebookEntry
+    """Compute the new columns of every existing row with the app's own rules (`search_documents`).
 
-    session = Session(bind=op.get_bind())
-    addresses = session.scalars(sa.select(Address).options(
-        selectinload(Address.numbers), selectinload(Address.contacts).selectinload(ContactPerson.numbers))).all()
-    for address in addresses:
+    The rows are read as the tables are at this revision (reflected) and handed to the
+    rules as plain objects: the app's models may have columns that later migrations add.
+    """
+    from types import SimpleNamespace
+
+    from telephone import search_documents
+
+    bind = op.get_bind()
+    metadata = sa.MetaData()
+    tables = {name: sa.Table(name, metadata, autoload_with=bind)
+              for name in ("address", "contact_person", "phonebook_entry", "phone_number")}
+
+    def rows(name):
+        return [SimpleNamespace(**row, numbers=[]) for row in bind.execute(sa.select(tables[name])).mappings()]
+
+    addresses = {row.id: row for row in rows("address")}
+    contacts = {row.id: row for row in rows("contact_person")}
+    entries = {row.id: row for row in rows("phonebook_entry")}
+    for address in addresses.values():
+        address.contacts = []
+    for contact in contacts.values():
+        addresses[contact.address_id].contacts.append(contact)
+    owners = (("address_id", addresses), ("contact_person_id", contacts), ("phonebook_entry_id", entries))
+    for number in bind.execute(sa.select(tables["phone_number"]).order_by(tables["phone_number"].c.id)).mappings():
+        for key, records in owners:
+            if number[key] is not None:
+                records[number[key]].numbers.append(SimpleNamespace(raw=number["raw"], e164=number["e164"],
+                                                                    owner_sort=""))
+    for address in addresses.values():
         search_documents.refresh_address(address)
-    for entry in session.scalars(sa.select(PhonebookEntry).options(selectinload(PhonebookEntry.numbers))):
+    for entry in entries.values():
         search_documents.refresh_phonebook_entry(entry)
-    session.flush()
-    session.close()
+    for name, records, columns in (("address", addresses, ("sort_key", "search_text")),
+                                   ("contact_person", contacts, ("sort_key", "search_text")),
+                                   ("phonebook_entry", entries, ("sort_name", "search_text"))):
+        if records:
+            table = tables[name]
+            bind.execute(table.update().where(table.c.id == sa.bindparam("row_id"))
+                         .values({column: sa.bindparam(column) for column in columns}),
+                         [{"row_id": record.id, **{column: getattr(record, column) for column in columns}}
+                          for record in records.values()])
 
 
 def upgrade():
