@@ -45,6 +45,24 @@ def xml_of(response):
     return ET.fromstring(response.data)
 
 
+def test_numbers_without_e164_are_dialled_as_typed_and_other_countries_with_the_prefix(app, client, phonebook):
+    """The database writes the dialled notation (DialPlan.dialled); a number it cannot parse keeps its
+    digits, and another home country gets its own prefixes."""
+    with app.app_context():
+        save_manual(None, ManualEntryData(display_name="Pforte", phones=[("WORK", "Durchwahl 12")]))
+        db.session.commit()
+    entries = {entry.findtext("Name"): [tel.text for tel in entry.findall("Telephone")]
+               for entry in xml_of(fetch(client, phonebook, "yealink.xml")).findall("DirectoryEntry")}
+    assert entries["Pforte"] == ["12"] and entries["Öztürk, Ayşe"] == ["004312345678"]
+    with app.app_context():
+        site_settings.set_value("numbers.default_region", "AT")
+        db.session.commit()
+    entries = {entry.findtext("Name"): [tel.text for tel in entry.findall("Telephone")]
+               for entry in xml_of(fetch(client, phonebook, "yealink.xml")).findall("DirectoryEntry")}
+    assert entries["Öztürk, Ayşe"] == ["012345678"]  # Vienna, dialled from Austria
+    assert entries["Bäckerei <Zentrale>"] == ["00496131 9876543".replace(" ", "")]
+
+
 def test_yealink_directory_lists_names_and_numbers_as_the_phone_dials_them(client, phonebook):
     root = xml_of(fetch(client, phonebook, "yealink.xml"))
     assert root.tag == "YealinkIPPhoneDirectory"
