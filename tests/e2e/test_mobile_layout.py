@@ -150,3 +150,30 @@ def test_dial_result_is_on_screen_on_a_phone(browser, app, database_url):
         page.screenshot(path=str(SHOTS / "dial-result-phone.png"))
         context.close()
     assert [request.path for request in placetel.received] == ["/v2/calls"]
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+def test_a_callback_from_the_journal_answers_on_screen_and_closes_the_missed_call(browser, server, viewport):
+    """"zurückrufen" on a missed call: the answer shows in the page's one dial message (the journal had a
+    second element with its id, above the list, out of sight on a phone), and after the attempt the call
+    no longer waits for a callback – nor does the navigation count it."""
+    size = VIEWPORTS[viewport]
+    context = browser.new_context(locale="de-DE", viewport=size)
+    page = context.new_page()
+    log_in(page, server)
+    page.goto(f"{server}/calls/")
+    missed = page.locator("tr.missed-open")
+    assert missed.count() == 1 and "Rückruf offen" in missed.inner_text()
+    assert page.locator("[data-missed-count]").first.inner_text() == "1"
+    missed.locator("form.callback button").click()
+    message = page.locator("#dial-result .dial-message")
+    message.wait_for(timeout=5000)
+    assert page.locator("[id=dial-result]").count() == 1
+    assert "06131" in message.inner_text() or "6131" in message.inner_text()
+    box = message.bounding_box()
+    assert box["y"] >= 0 and box["x"] + box["width"] <= size["width"] and box["y"] + box["height"] <= size["height"]
+    page.screenshot(path=str(SHOTS / f"journal-callback-{viewport}.png"))
+    page.goto(f"{server}/calls/")
+    assert page.locator("tr.missed-open").count() == 0 and "Rückruf offen" not in page.inner_text("main")
+    assert page.locator("[data-missed-count]").first.inner_text() in ("", "0")
+    context.close()
