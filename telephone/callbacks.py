@@ -24,9 +24,17 @@ from sqlalchemy import event, text
 from .models import Call
 
 # "call" is a keyword in PostgreSQL: always quoted
-_LATER_OUTGOING = ('FROM "call" AS o WHERE o.remote_e164 = new.remote_e164 '
-                   "AND o.direction = 'out' AND o.started_at > new.started_at")
-_LATER_CALLBACK = f"SELECT min(o.started_at) {_LATER_OUTGOING}"
+_SELF = '"call"'
+
+
+def _first_callback(row: str) -> str:
+    """SQL: the start of the first outgoing call to `row`'s number after `row` (NULL for none);
+    `row` is `new` in a trigger, the updated table itself in an UPDATE."""
+    return (f'SELECT min(o.started_at) FROM "call" AS o WHERE o.remote_e164 = {row}.remote_e164 '
+            f"AND o.direction = 'out' AND o.started_at > {row}.started_at")
+
+
+_LATER_CALLBACK = _first_callback("new")
 # The incoming calls from the number of a new or changed outgoing call that it calls back
 _CALLED_BACK = ('UPDATE "call" SET called_back_at = new.started_at WHERE remote_e164 = new.remote_e164 '
                 "AND direction = 'in' AND started_at < new.started_at "
@@ -34,9 +42,7 @@ _CALLED_BACK = ('UPDATE "call" SET called_back_at = new.started_at WHERE remote_
 _WATCHED = "direction, remote_e164, started_at"
 # An outgoing call that changed (number, direction, start) or was deleted: the incoming calls from its
 # old number that it had called back look for their first later outgoing call again
-_RECHECKED = ('UPDATE "call" SET called_back_at = (SELECT min(o.started_at) FROM "call" AS o '
-              "WHERE o.remote_e164 = \"call\".remote_e164 AND o.direction = 'out' "
-              'AND o.started_at > "call".started_at) '
+_RECHECKED = (f'UPDATE "call" SET called_back_at = ({_first_callback(_SELF)}) '
               "WHERE remote_e164 = old.remote_e164 AND direction = 'in' AND called_back_at = old.started_at")
 
 _SQLITE = [
@@ -51,7 +57,7 @@ _SQLITE = [
     f"WHEN old.direction = 'out' AND old.remote_e164 IS NOT NULL BEGIN {_RECHECKED}; END",
     # An incoming call stored after its callback (events out of order, an import) finds it
     "CREATE TRIGGER IF NOT EXISTS call_callback_in_insert AFTER INSERT ON \"call\" "
-    f"WHEN new.direction = 'in' AND new.remote_e164 IS NOT NULL AND EXISTS (SELECT 1 {_LATER_OUTGOING}) "
+    f"WHEN new.direction = 'in' AND new.remote_e164 IS NOT NULL AND ({_LATER_CALLBACK}) IS NOT NULL "
     f"BEGIN UPDATE \"call\" SET called_back_at = ({_LATER_CALLBACK}) WHERE id = new.id; END",
     f"CREATE TRIGGER IF NOT EXISTS call_callback_in_update AFTER UPDATE OF {_WATCHED} ON \"call\" "
     "WHEN new.direction = 'in' "
@@ -91,8 +97,7 @@ END $$""",
 ]
 
 # Existing calls (the migration): every incoming call gets its first later callback
-FILL = ('UPDATE "call" SET called_back_at = (SELECT min(o.started_at) FROM "call" AS o '
-        "WHERE o.remote_e164 = \"call\".remote_e164 AND o.direction = 'out' AND o.started_at > \"call\".started_at) "
+FILL = (f'UPDATE "call" SET called_back_at = ({_first_callback(_SELF)}) '
         "WHERE direction = 'in' AND remote_e164 IS NOT NULL")
 
 

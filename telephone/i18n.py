@@ -96,7 +96,7 @@ def _install_gettext(app: Flask) -> None:
                                                                                       count),
         newstyle=True,
     )
-    app.jinja_env.globals["gettext"] = _template_gettext
+    app.jinja_env.globals["gettext"] = _template_gettext  # `_()`; replaces the wrapped gettext above
 
 
 def register_template_helpers(app: Flask) -> None:
