@@ -17,7 +17,7 @@ from sqlalchemy import Select, and_, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
-from . import call_rows, directory, events, numbers, search, site_settings
+from . import call_rows, directory, events, numbers, search, search_index, site_settings
 from .extensions import db
 from .models import Call, CallEvent, CallStatus, PhoneNote, PhoneNumber, User, utcnow
 from .placetel import NotifyEvent, is_sip_id
@@ -403,7 +403,7 @@ def _search_condition(text: str):
         elif called:
             conditions.append(search.one_of(Call.remote_e164, called))
     if found.number:
-        conditions.append(search.matching(Call.__tablename__, Call.id, Call.remote_e164, found))
+        conditions.append(search.matching(Call.__tablename__, Call.id, search_index.digits(Call.remote_e164), found))
     pattern = f"%{text}%"
     colleagues = db.session.scalars(
         select(User.id).where(or_(User.username.ilike(pattern), User.display_name.ilike(pattern)))).all()
