@@ -96,7 +96,7 @@ def _sqlite_pragmas(dbapi_connection, _record):
 def _init_extensions(app: Flask) -> None:
     from .i18n import select_locale, select_timezone
 
-    from . import callbacks, search_documents, search_index  # noqa: F401 (their triggers and indexes)
+    from . import callbacks, journal_numbers, search_documents, search_index  # noqa: F401 (their triggers and indexes)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(ROOT, "migrations"), render_as_batch=True,

@@ -388,14 +388,13 @@ def _search_condition(text: str):
     Everything that needs other tables is looked up first, so that the calls are found
     along the journal's own indexes: the colleagues, and the matching owners' numbers that
     are in the journal at all (a few dozen of the 8,000 numbers a common name has in a
-    100,000-address book). As subqueries inside the calls' condition, both databases
+    100,000-address book; `journal_numbers`). As subqueries inside the calls' condition, both databases
     joined every call with every matching number (75 ms on SQLite and 200–300 ms on
     PostgreSQL at 100,000 calls; minutes on PostgreSQL before the owners were listed).
     """
     found = search.terms(text)
     conditions = []
-    in_journal = select(Call.id).where(Call.remote_e164 == PhoneNumber.e164).exists()
-    numbers = directory.numbers_of_matches(found, in_journal)
+    numbers = directory.journal_numbers_of_matches(found)
     if numbers is not None:
         called = db.session.scalars(numbers.limit(CALLED_NUMBERS_AT_MOST + 1)).all()
         if len(called) > CALLED_NUMBERS_AT_MOST:  # a word in most names: not as a list of parameters

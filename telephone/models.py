@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -360,6 +361,11 @@ class PhoneNumber(db.Model):
         Index("ix_phone_number_e164", "e164"),
         # The Telefon page's directory order (directory.ORDER): a page is a walk along this index
         Index("ix_phone_number_owner_sort", "owner_sort", "kind", "id"),
+        # Per owner key, the numbers the journal has (telephone/journal_numbers.py): the journal's
+        # name search reads these instead of every number of the matching owners
+        *(Index(f"ix_phone_number_journal_{owner}", f"{owner}_id", "e164", sqlite_where=text("in_journal = 1"),
+                postgresql_where=text("in_journal"))
+          for owner in ("address", "contact_person", "phonebook_entry")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -378,6 +384,8 @@ class PhoneNumber(db.Model):
     # The owner's sort key (contact person's or address's sort_key, phonebook entry's sort_name), copied
     # here by search_documents and the sync engine, so that the directory sorts without joining owners
     owner_sort: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    # Whether the journal has a call with this number: kept by the database (journal_numbers)
+    in_journal: Mapped[bool] = mapped_column(Boolean, server_default=sa_false())
 
     address: Mapped[Address | None] = relationship(back_populates="numbers")
     contact_person: Mapped[ContactPerson | None] = relationship(back_populates="numbers")

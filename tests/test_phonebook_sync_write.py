@@ -88,9 +88,10 @@ def test_copy_stores_the_same_rows_as_executemany(app, monkeypatch, copy_calls):
     rows = stored(app, copied)
     assert sorted(rows) == ["1", "2", "4", "5", "6"]
     assert rows["2"]["display_name"] == 'Back\\slash "Zitat"'
-    # raw, e164, kind, main_prefix, address_id, contact_person_id, owner_sort (the entry's sort_name)
-    assert rows["6"]["numbers"] == [("+49613198765", "+49613198765", "phone", None, None, None, rows["6"]["sort_name"])]
-    assert all(number[-1] == row["sort_name"] for row in rows.values() for number in row["numbers"])
+    # raw, e164, kind, main_prefix, address_id, contact_person_id, owner_sort (the entry's sort_name), in_journal
+    assert rows["6"]["numbers"] == [("+49613198765", "+49613198765", "phone", None, None, None, rows["6"]["sort_name"],
+                                     False)]
+    assert all(number[-2] == row["sort_name"] for row in rows.values() for number in row["numbers"])
     assert [number[1] for number in rows["2"]["numbers"]] == ["+4930999999", "+4930123456"]
     assert rows["4"]["numbers"][0][1] == "+4915112345678"
 

@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 from flask import current_app
 from sqlalchemy import delete, func, insert, select, text, update
 
-from .. import crypto, messages, site_settings
+from .. import crypto, messages, search_index, site_settings
 from ..extensions import db
 from ..models import PhonebookEntry, PhoneNumber, SyncRun, SyncSource, utcnow
 from . import liveness, pg_copy, sources  # noqa: F401  (sources registers every source type)
@@ -593,6 +593,7 @@ def _apply(source_id: int, new_rows: list, changed_rows: list, deleted_ids: list
         _copy_difference(connection, source_id, new_rows, changed_rows, deleted_ids)
     else:
         _execute_difference(source_id, new_rows, changed_rows, deleted_ids)
+    search_index.merge_pending(connection, PhonebookEntry.__tablename__)  # searches read no pending list
 
 
 def _execute_difference(source_id: int, new_rows: list, changed_rows: list, deleted_ids: list[int]) -> None:
