@@ -130,6 +130,8 @@ def _matches(rule: RoutingRule, caller: _CallerContext, local: datetime) -> bool
         now = local.time().replace(second=0, microsecond=0)
         start = _parse_time(rule.time_from) or time(0, 0)
         end = _parse_time(rule.time_to) or time(23, 59, 59)
+        if end == time(23, 59):  # "bis 23:59", the latest time the form takes: to the end of the day
+            end = time(23, 59, 59)
         inside = start <= now < end if start <= end else (now >= start or now < end)  # over midnight
         if not inside:
             return False

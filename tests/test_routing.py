@@ -152,6 +152,13 @@ def test_office_hours_by_weekday_and_time(office):
     assert decide(office, when=at("2026-12-05T10:00")).rule.name == "außerhalb"  # Saturday
 
 
+def test_a_rule_until_23_59_covers_the_last_minute_of_the_day(office):
+    add_rule(office, name="abends", time_from="18:00", time_to="23:59", action="voicemail")
+    assert decide(office, when=at("2026-11-30T23:59:45")).rule.name == "abends"
+    assert decide(office, when=at("2026-11-30T23:58:30")).rule.name == "abends"
+    assert decide(office, when=at("2026-12-01T00:00:05")) is None
+
+
 def test_holidays_christmas_eve_and_state_specific(office):
     add_rule(office, name="Feiertag", holidays="only", action="voicemail", object_id="9")
     add_rule(office, name="Arbeitstag", holidays="not", action="group", object_id="1")
