@@ -34,12 +34,12 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app
 from sqlalchemy import select
 
 from . import journal, numbers, placetel
+from .i18n import office_zone
 from .extensions import db
 from .models import Call, CallEvent, CallStatus, utcnow
 
@@ -121,12 +121,8 @@ def parse_time(value) -> datetime | None:
     except ValueError:
         return None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=_office_zone())
+        moment = moment.replace(tzinfo=office_zone())
     return moment.astimezone(timezone.utc).replace(tzinfo=None)
-
-
-def _office_zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
 
 
 def _hangup_type(value, duration: int | None, direction: str) -> str:
@@ -213,7 +209,7 @@ def _same_number(one: str, other: str) -> bool:
 
 def days_of(moment: datetime) -> list[date]:
     """The office-time days a call starting at `moment` (naive UTC) may be filed under."""
-    zone = _office_zone()
+    zone = office_zone()
     days = []
     for shifted in (moment - MATCH_WINDOW, moment, moment + MATCH_WINDOW):
         day = shifted.replace(tzinfo=timezone.utc).astimezone(zone).date()

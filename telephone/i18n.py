@@ -1,7 +1,8 @@
 """Language, time zone and the formatting helpers templates use (German by default)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
+from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, g, has_app_context, has_request_context, session
 from flask_babel import format_datetime, format_decimal, get_locale, get_translations
@@ -27,6 +28,16 @@ def select_locale() -> str:
 
 def select_timezone() -> str:
     return current_app.config["BABEL_DEFAULT_TIMEZONE"]
+
+
+def office_zone() -> ZoneInfo:
+    """The office's time zone (BABEL_DEFAULT_TIMEZONE): its days, hours and file dates."""
+    return ZoneInfo(select_timezone())
+
+
+def office_today() -> date:
+    """Today in the office (the server's own date may be another: UTC, an hour behind Berlin)."""
+    return datetime.now(office_zone()).date()
 
 
 def as_aware(value: datetime) -> datetime:

@@ -14,13 +14,12 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from xml.etree.ElementTree import Element, SubElement, tostring
-from zoneinfo import ZoneInfo
 
 import holidays as public_holidays
-from flask import current_app
 from sqlalchemy import func, select
 
 from . import block_list, messages, numbers, placetel, site_settings
+from .i18n import office_zone
 from .extensions import db
 from .models import Address, RoutingRule, User
 
@@ -63,7 +62,7 @@ def decide(from_number: str, to_number: str, at: datetime | None = None,
                                .order_by(RoutingRule.position, RoutingRule.id)).all()
     if not rules:
         return None
-    local = (at or datetime.now(timezone.utc)).astimezone(_office_zone())
+    local = (at or datetime.now(timezone.utc)).astimezone(office_zone())
     context = _CallerContext(from_number, caller_e164, numbers.to_e164(to_number) if to_number else None,
                              lookup or numbers.CallerLookup(from_number))
     for rule in rules:
@@ -247,10 +246,6 @@ def _parse_time(text: str) -> time | None:
     return time.fromisoformat(text) if text and _TIME.match(text) else None
 
 
-def _office_zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
-
-
 # --------------------------------------------------------------------------- holidays
 
 
@@ -402,7 +397,7 @@ def parse_office_time(text: str) -> datetime:
     text = (text or "").strip()
     for pattern in ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%d.%m.%Y %H:%M"):
         try:
-            return datetime.strptime(text, pattern).replace(tzinfo=_office_zone())
+            return datetime.strptime(text, pattern).replace(tzinfo=office_zone())
         except ValueError:
             continue
     raise ValueError(messages.gettext("„%(text)s“ ist kein Zeitpunkt wie 2026-12-24 18:00.", text=text))

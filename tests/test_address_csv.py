@@ -3,6 +3,8 @@ import io
 import os
 import re
 import time
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -213,6 +215,18 @@ def test_malformed_token_is_not_a_path(client, auth, app):
     response = client.post("/addresses/import/..%2F..%2Fsecret_key")
     assert response.status_code in (302, 404)
     assert count(app, Address) == 0
+
+
+def test_export_is_named_after_the_office_day(client, auth, app, monkeypatch):
+    """Not the server's (UTC) date: an export made after midnight in the office is today's."""
+    utc_day = datetime.now(timezone.utc).date()
+    zone = next(name for name in ("Pacific/Kiritimati", "Pacific/Pago_Pago")  # UTC+14, UTC−11: one differs
+                if datetime.now(ZoneInfo(name)).date() != utc_day)
+    monkeypatch.setitem(app.config, "BABEL_DEFAULT_TIMEZONE", zone)
+    auth.login("anna")
+    office_day = datetime.now(ZoneInfo(zone)).date().isoformat()
+    disposition = client.get("/addresses/export.csv").headers["Content-Disposition"]
+    assert disposition == f'attachment; filename="adressen-{office_day}.csv"'
 
 
 def test_export_is_excel_ready_and_round_trips(client, auth, app):

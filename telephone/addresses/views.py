@@ -1,13 +1,12 @@
 """Address master (Adressen): list, search, detail, edit, CSV import/export."""
 from __future__ import annotations
 
-from datetime import date
-
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from .. import numbers, paging
+from ..i18n import office_today
 from ..extensions import db, htmx
 from ..models import Address, AddressKind, ContactPerson
 from . import book, bp, csv_io
@@ -168,7 +167,7 @@ def contact_delete(address_id: int, contact_id: int):
 
 @bp.get("/export.csv")
 def export():
-    filename = f"adressen-{date.today().isoformat()}.csv"
+    filename = f"adressen-{office_today().isoformat()}.csv"
     return Response(csv_io.export_csv(), mimetype="text/csv",  # Flask adds "; charset=utf-8"
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
