@@ -421,6 +421,27 @@ def calls_needing_callback(calls: list[Call]) -> set[int]:
             and call.done_at is None and call.called_back_at is None}
 
 
+def owners_found_since(calls: list[Call]) -> dict[str, list[dict]]:
+    """For the calls among `calls` whose caller was unknown when they were stored: who their number
+    belongs to now (E.164 → matches as the journal keeps them), in one query for the page.
+
+    The journal keeps who a number belonged to at the time of the call (a contact who has
+    changed companies stays who they were); a number entered since then is shown with
+    its owner, as the search already finds the call by that owner's name.
+    """
+    unknown = {call.remote_e164 for call in calls if call.remote_e164 and not call.matches}
+    if not unknown:
+        return {}
+    found: dict[str, list[dict]] = {}
+    for row in db.session.execute(select(PhoneNumber.e164, *numbers.owner_columns())
+                                  .where(PhoneNumber.e164.in_(unknown)).order_by(PhoneNumber.id)):
+        match = numbers.owner_match(row)
+        owners = found.setdefault(row.e164, [])
+        if match is not None and match.public() not in owners:  # a number kept twice by one owner
+            owners.append(match.public())
+    return found
+
+
 # The navigation counts open missed calls up to this many and then says "99+".
 MISSED_COUNT_CAP = 99
 

@@ -53,7 +53,10 @@ def test_a_call_marks_its_numbers_and_a_number_stored_later_finds_its_calls(app,
                             "+491709876543": True, "+4930123456": False}
 
     auth.login("anna")  # the calls from the address's number and from its contact person's, stored later
-    assert _rows(_list(client, q="jaeger")) == 2
+    found = _list(client, q="jaeger")
+    assert _rows(found) == 2
+    # the caller unknown at the time is shown as who the number belongs to now
+    assert "Jörg Jäger" in found and "Jäger Elektro GmbH" in found and "unbekannt" not in found
     assert _rows(_list(client, q="Schaefer")) == 1 and _rows(_list(client, q="Krämer")) == 0
 
 

@@ -50,6 +50,7 @@ def journal_page():
     template = "calls/_journal_list.html" if htmx and htmx.target == "journal-list" else "calls/journal.html"
     return render_template(template, form=form, page=page,
                            open_missed=journal.calls_needing_callback(page.items),
+                           owners_since=journal.owners_found_since(page.items),
                            audible=voicemail.audible_call_ids(page.items, current_user))
 
 
