@@ -394,11 +394,11 @@ def _search_condition(text: str):
     """
     found = search.terms(text)
     conditions = []
-    numbers = directory.journal_numbers_of_matches(found)
-    if numbers is not None:
-        called = db.session.scalars(numbers.limit(CALLED_NUMBERS_AT_MOST + 1)).all()
+    owners_numbers = directory.journal_numbers_of_matches(found)
+    if owners_numbers is not None:
+        called = db.session.scalars(owners_numbers.limit(CALLED_NUMBERS_AT_MOST + 1)).all()
         if len(called) > CALLED_NUMBERS_AT_MOST:  # a word in most names: not as a list of parameters
-            conditions.append(Call.remote_e164.in_(numbers))
+            conditions.append(Call.remote_e164.in_(owners_numbers))
         elif called:
             conditions.append(search.one_of(Call.remote_e164, called))
     if found.number:
@@ -432,14 +432,11 @@ def owners_found_since(calls: list[Call]) -> dict[str, list[dict]]:
     unknown = {call.remote_e164 for call in calls if call.remote_e164 and not call.matches}
     if not unknown:
         return {}
-    found: dict[str, list[dict]] = {}
+    owners: dict[str, list[numbers.Match | None]] = {}
     for row in db.session.execute(select(PhoneNumber.e164, *numbers.owner_columns())
                                   .where(PhoneNumber.e164.in_(unknown)).order_by(PhoneNumber.id)):
-        match = numbers.owner_match(row)
-        owners = found.setdefault(row.e164, [])
-        if match is not None and match.public() not in owners:  # a number kept twice by one owner
-            owners.append(match.public())
-    return found
+        owners.setdefault(row.e164, []).append(numbers.owner_match(row))
+    return {e164: [match.public() for match in numbers.unique_matches(matches)] for e164, matches in owners.items()}
 
 
 # The navigation counts open missed calls up to this many and then says "99+".

@@ -348,7 +348,7 @@ def _column_of(column, key):
     return select(column).where(column.class_.id == key).scalar_subquery()
 
 
-def _unique(matches: list[Match | None]) -> list[Match]:
+def unique_matches(matches: list[Match | None]) -> list[Match]:
     seen, result = set(), []
     for match in matches:
         if match is None:
@@ -394,7 +394,7 @@ def lookup_caller(number: str | None, region: str | None = None) -> LookupResult
         _caller_rows(), {"e164": parsed.e164, "stems": extension_stems(parsed.e164)}).all()
     exact = [row for row in rows if row.e164 == parsed.e164]  # exact hits win
     matches = [owner_match(row) for row in exact] if exact else [owner_match(row, True) for row in rows]
-    result.matches = _unique(matches)
+    result.matches = unique_matches(matches)
     return result
 
 

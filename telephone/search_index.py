@@ -51,7 +51,8 @@ def digits(column):
 def _indexed(table: str, column: str) -> tuple[str, str]:
     """The name and the indexed expression of `table.column`'s pg_trgm index."""
     if (table, column) in NUMBER_COLUMNS:
-        return f"ix_{table}_{column}_digits_trgm", f"ltrim({column}, '+')"
+        expression = digits(literal_column(column)).compile(compile_kwargs={"literal_binds": True})
+        return f"ix_{table}_{column}_digits_trgm", str(expression)
     return f"ix_{table}_{column}_trgm", column
 
 
